@@ -1,0 +1,106 @@
+// The host: everything core may touch, provided by a platform (firmware/espruino, agent-sim).
+// Core never imports Node or Espruino; it receives one plain host object (ECMA-419's "host
+// provider" idea). IO objects follow the ECMA-419 IO class pattern: constructed from an options
+// object carrying callbacks, `read()` returns undefined when nothing is buffered, `write()` takes
+// all or throws, `close()` is idempotent and no callback fires after it.
+
+/** Wall clock and monotonic uptime. On the device, `now()` is meaningless until `synced()`. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch as the platform believes it. */
+  now(): number;
+  /** Milliseconds since boot; monotonic, never jumps. */
+  uptime(): number;
+  /** True once the wall clock was set from a trusted source (SNTP, broker). */
+  synced(): boolean;
+}
+
+export type TimerHandle = unknown;
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(h: TimerHandle): void;
+}
+
+/** Cryptographically strong random bytes. Never Math.random / E.hwRand on ESP32 (fixed seed). */
+export interface Entropy {
+  randomBytes(n: number): Uint8Array;
+}
+
+/** ECMA-419-style TCP/TLS socket. Data is pulled with read() after onReadable. */
+export interface SocketOptions {
+  host: string;
+  port: number;
+  /** TLS transport. Authenticity of telemetry never rests on it (see docs/wire-format.md). */
+  tls?: boolean;
+  /** PEM CA for TLS on platforms that verify (Node). Espruino verifies nothing. */
+  ca?: string;
+  onConnect?(): void;
+  /** `count` bytes are buffered; call read(). */
+  onReadable?(count: number): void;
+  onError?(e: Error): void;
+  /** Peer closed or the link died. Fires once; not after close(). */
+  onClose?(): void;
+}
+
+export interface Socket {
+  /** Everything buffered so far, or undefined when empty. */
+  read(): Uint8Array | undefined;
+  /** Queues all bytes or throws. */
+  write(data: Uint8Array): void;
+  close(): void;
+}
+
+export type SocketFactory = (opts: SocketOptions) => Socket;
+
+/**
+ * Flash storage with Espruino's rules (src/jswrap_storage.c): named files, names <= 28 chars;
+ * a file is written whole, or preallocated with `size` (filled 0xFF) and then written at offsets
+ * only into still-erased bytes (flash can only clear bits). Replaced files become garbage until
+ * compact(). Implementations must be crash-consistent per call: a power cut during write()
+ * leaves either the old file, or (for offset writes) a prefix of the new bytes.
+ */
+export interface Storage {
+  read(name: string): Uint8Array | undefined;
+  /**
+   * offset undefined: replace the whole file with `data` (size = max(size, data.length)).
+   * offset given on an existing file: write `data` at `offset` into erased bytes.
+   */
+  write(name: string, data: Uint8Array, offset?: number, size?: number): void;
+  erase(name: string): void;
+  list(prefix?: string): string[];
+  /** Bytes free for new files (after a compact()). */
+  getFree(): number;
+  compact?(): void;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface Log {
+  (level: LogLevel, msg: string): void;
+}
+
+/**
+ * Optional native accelerators. Outputs are checked at start-up against known answers, so a
+ * broken slot fails loudly instead of producing bad signatures.
+ */
+export interface Accel {
+  /** SHA-256 of `data` (Espruino: require("crypto").SHA256). */
+  sha256?(data: Uint8Array): Uint8Array;
+  /**
+   * Native dot product E.convolve(a, b, offset): sum over i of a[i] * b[(i + offset) % b.length]
+   * computed in double precision. Used for 256-bit field products on the device.
+   */
+  convolve?(a: ArrayLike<number>, b: ArrayLike<number>, offset: number): number;
+}
+
+/** The host object a platform hands to core. IO kinds (serial, i2c, pins) join in issue 4. */
+export interface Host {
+  clock: Clock;
+  timers: Timers;
+  entropy: Entropy;
+  storage: Storage;
+  socket: SocketFactory;
+  log: Log;
+  accel?: Accel;
+  /** Free memory in bytes if the platform can tell (Espruino: process.memory()). */
+  freeMemory?(): number;
+}
