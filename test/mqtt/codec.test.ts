@@ -359,7 +359,7 @@ test('encode refuses packets that break the spec, naming the field', () => {
 
 test('wrong types at the public boundary are TypeErrors naming the field', () => {
   const isType = (fn: () => unknown, field: string) =>
-    assert.throws(fn, (e: any) => e instanceof TypeError && e.code === 'E_TYPE' && e.message.includes('"' + field + '"'));
+    assert.throws(fn, (e: any) => e.code === 'E_TYPE' && e instanceof TypeError && e.message.includes('"' + field + '"'));
   isType(() => encode(null as any), 'packet');
   isType(() => encode({ type: 'nope' } as any), 'type');
   isType(() => encode({ type: 'publish', topic: 1, payload: new Uint8Array(0), qos: 0 } as any), 'topic');
