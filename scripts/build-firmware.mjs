@@ -1,0 +1,497 @@
+#!/usr/bin/env node
+// Builds the device bundle: firmware/core (TypeScript) -> one ES5 file Espruino runs.
+//
+//   node scripts/build-firmware.mjs [--board <name>] [--no-minify] [--quiet]
+//
+// 1. tsc -p firmware/core/tsconfig.json (ES5, ES modules, noEmitHelpers) -> build/core-es5/.
+//    A TypeScript helper in the output (__extends, __awaiter, ...) fails the build, naming the
+//    construct and the .ts line to rewrite.
+// 2. rollup: build/core-es5/index.js -> one IIFE assigning the global `DepinCore`.
+// 3. terser, ES5 output, ASCII only, hoist_funs off.
+// 4. Hoisting pass: every function declaration moves to the top of its function (after the
+//    directives). That is JavaScript's own hoisting made explicit, because Espruino does not
+//    hoist: a function called above its declaration is a ReferenceError there.
+// 5. Number pass: a literal Espruino would read inexactly (its parser accumulates digits in
+//    doubles, so `0.3` != 0.3 there; terser folds 3/10 into .3) becomes an exact expression.
+// 6. scripts/espruino-check.mjs on the final text; any finding fails the build.
+// 7. dist/[<board>/]core.js, and secp256k1-gtable.bin when firmware/core/crypto/secp256k1/
+//    gtable.ts exists (its buildGTable(): the 16 KB fixed-base table stored on the device).
+//
+// As a module: buildFirmware(opts), hoistFunctionDeclarations(code), repairNumberLiterals(code).
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { Parser } from 'acorn';
+import * as walk from 'acorn-walk';
+import { checkSource, espruinoExactNumberText, espruinoNumberValue, formatFinding, TS_HELPERS } from './espruino-check.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Paths and names of the build, relative to the repository root. */
+export const BUILD = {
+  tsconfig: 'firmware/core/tsconfig.json',
+  /** tsc output; also where rollup's entry lives. */
+  es5Dir: 'build/core-es5',
+  entry: 'index.js',
+  /** Global the IIFE assigns on the device. */
+  globalName: 'DepinCore',
+  outRoot: 'dist',
+  bundleName: 'core.js',
+  gtableSource: 'firmware/core/crypto/secp256k1/gtable.ts',
+  gtableName: 'secp256k1-gtable.bin',
+  /** buildGTable() must return exactly this many bytes. */
+  gtableBytes: 16384,
+};
+
+export class BuildError extends Error {
+  constructor(message, findings) {
+    super(message);
+    this.name = 'BuildError';
+    this.findings = findings ?? [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. TypeScript
+
+/** Where in the .ts sources each helper-needing construct is, by helper name. */
+function helperSites(ts, sf) {
+  const sites = [];
+  const add = (helpers, node, what) => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(node.getStart(sf));
+    for (const h of helpers) sites.push({ helper: h, line: line + 1, column: character + 1, what });
+  };
+  const visit = (node) => {
+    const K = ts.SyntaxKind;
+    if ((node.kind === K.ClassDeclaration || node.kind === K.ClassExpression) && node.heritageClauses?.some((h) => h.token === K.ExtendsKeyword))
+      add(['__extends'], node, 'class ... extends ...: use composition or a constructor function whose prototype you fill');
+    if (ts.isFunctionLike(node) && ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Async)
+      add(['__awaiter', '__generator'], node, 'async function: return a Promise and chain then()');
+    if (ts.isFunctionLike(node) && node.asteriskToken) add(['__generator', '__values'], node, 'generator: use a callback or an index');
+    if (node.kind === K.SpreadElement) add(['__spreadArray', '__spread', '__spreadArrays', '__read'], node, 'spread: use concat(), apply() or a loop');
+    if (node.kind === K.SpreadAssignment) add(['__assign'], node, 'object spread: copy the fields explicitly');
+    if (node.kind === K.BindingElement && node.dotDotDotToken && node.parent.kind === K.ObjectBindingPattern)
+      add(['__rest'], node, 'object rest: copy the fields explicitly');
+    if (node.kind === K.ArrayBindingPattern) add(['__read'], node, 'array destructuring: index the array');
+    if (node.kind === K.ForOfStatement) add(['__values', '__read'], node, 'for-of: use an index loop');
+    if (node.kind === K.TaggedTemplateExpression) add(['__makeTemplateObject'], node, 'tagged template: call a function');
+    if (node.kind === K.Decorator) add(['__decorate', '__param', '__metadata', '__esDecorate', '__runInitializers'], node, 'decorator');
+    if (node.kind === K.PrivateIdentifier) add(['__classPrivateFieldGet', '__classPrivateFieldSet', '__classPrivateFieldIn'], node, '#private: use a plain field');
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return sites;
+}
+
+async function compileCore(log) {
+  const ts = (await import('typescript')).default;
+  const configPath = join(ROOT, BUILD.tsconfig);
+  const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new BuildError(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } };
+  const cfg = ts.getParsedCommandLineOfConfigFile(configPath, {}, host);
+  // Only what index.ts reaches goes into the firmware, so only that is compiled here: a file
+  // under firmware/core that nothing imports yet cannot break the device build (the full
+  // folder is still type-checked by `tsc -p firmware/core/tsconfig.json --noEmit`).
+  const entryTs = join(ROOT, dirname(BUILD.tsconfig), BUILD.entry.replace(/\.js$/, '.ts'));
+  // Source maps only serve the diagnostics below (a finding in build/core-es5/x.js is reported
+  // at its line in x.ts); they are not bundled.
+  const program = ts.createProgram({ rootNames: [entryTs], options: { ...cfg.options, sourceMap: true } });
+  const fmtHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' };
+  const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (diags.length) throw new BuildError('tsc (' + BUILD.tsconfig + ') failed:\n' + ts.formatDiagnostics(diags, fmtHost));
+  const emitted = new Map(); // absolute .js path -> text
+  const maps = new Map(); // absolute .js path -> parsed source map
+  const res = program.emit(undefined, (fileName, text) => {
+    mkdirSync(dirname(fileName), { recursive: true });
+    writeFileSync(fileName, text);
+    if (fileName.endsWith('.js.map')) maps.set(resolve(fileName.slice(0, -4)), JSON.parse(text));
+    else if (fileName.endsWith('.js')) emitted.set(resolve(fileName), text.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n'));
+  });
+  if (res.emitSkipped) throw new BuildError('tsc emitted nothing:\n' + ts.formatDiagnostics(res.diagnostics, fmtHost));
+
+  // Helpers: with noEmitHelpers they are bare names in the output. Name the .ts construct.
+  const outDir = resolve(cfg.options.outDir);
+  const rootDir = resolve(ROOT, dirname(BUILD.tsconfig));
+  const problems = [];
+  for (const [file, text] of emitted) {
+    const used = new Set();
+    for (const m of text.matchAll(/\b(__[A-Za-z]+)\b/g)) if (m[1] in TS_HELPERS) used.add(m[1]);
+    if (!used.size) continue;
+    const tsFile = join(rootDir, relative(outDir, file)).replace(/\.js$/, '.ts');
+    const sf = program.getSourceFile(tsFile);
+    const sites = sf ? helperSites(ts, sf) : [];
+    for (const h of used) {
+      const mine = sites.filter((s) => s.helper === h);
+      const rel = relative(ROOT, tsFile);
+      if (mine.length) for (const s of mine) problems.push(rel + ':' + s.line + ':' + s.column + ' ' + h + ': ' + s.what);
+      else {
+        const line = text.slice(0, text.indexOf(h)).split('\n').length;
+        problems.push(relative(ROOT, file) + ':' + line + ' ' + h + ': TypeScript helper for ' + TS_HELPERS[h] + ' (rewrite it in ' + rel + ')');
+      }
+    }
+  }
+  if (problems.length)
+    throw new BuildError('TypeScript needs runtime helpers Espruino does not have (noEmitHelpers); rewrite these constructs:\n  ' + problems.join('\n  '));
+  log('tsc: ' + emitted.size + ' files -> ' + relative(ROOT, outDir));
+  return { emitted, maps, outDir };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics: the checker on each tsc output module, mapped back to the .ts line
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Decodes a v3 source map's `mappings` into per-line [genCol, src, srcLine, srcCol] segments. */
+function decodeMappings(mappings) {
+  const lines = [];
+  let src = 0;
+  let sl = 0;
+  let sc = 0;
+  for (const line of mappings.split(';')) {
+    const segs = [];
+    let gc = 0;
+    for (const seg of line.split(',')) {
+      if (!seg) continue;
+      const v = [];
+      let shift = 0;
+      let acc = 0;
+      for (const ch of seg) {
+        const d = B64.indexOf(ch);
+        acc += (d & 31) << shift;
+        if (d & 32) shift += 5;
+        else {
+          v.push(acc & 1 ? -(acc >>> 1) : acc >>> 1);
+          acc = 0;
+          shift = 0;
+        }
+      }
+      gc += v[0];
+      if (v.length >= 4) {
+        src += v[1];
+        sl += v[2];
+        sc += v[3];
+        segs.push([gc, src, sl, sc]);
+      }
+    }
+    lines.push(segs);
+  }
+  return lines;
+}
+
+function mapBack(map, line, column) {
+  map.decoded ??= decodeMappings(map.mappings);
+  const segs = map.decoded[line - 1] ?? [];
+  let best;
+  for (const s of segs) if (s[0] <= column - 1) best = s;
+  if (!best) best = segs[0];
+  if (!best) return undefined;
+  return { source: map.sources[best[1]], line: best[2] + 1, column: best[3] + 1 };
+}
+
+/**
+ * Checks each ES5 module tsc emitted, with its import/export syntax blanked out (positions
+ * kept) and function declarations taken as hoisted, and reports findings at .ts positions.
+ */
+export function checkModules(emitted, maps) {
+  const out = [];
+  for (const [file, text] of emitted) {
+    let ast;
+    try {
+      ast = Parser.parse(text, { ecmaVersion: 2015, sourceType: 'module' });
+    } catch {
+      continue;
+    }
+    const chars = text.split('');
+    const blank = (a, b) => {
+      for (let i = a; i < b; i++) if (chars[i] !== '\n') chars[i] = ' ';
+    };
+    const imported = [];
+    for (const n of ast.body) {
+      if (n.type === 'ImportDeclaration') {
+        for (const sp of n.specifiers) imported.push(sp.local.name);
+        blank(n.start, n.end);
+      } else if (n.type === 'ExportNamedDeclaration' || n.type === 'ExportDefaultDeclaration') {
+        if (n.declaration) blank(n.start, n.declaration.start);
+        else blank(n.start, n.end);
+      } else if (n.type === 'ExportAllDeclaration') blank(n.start, n.end);
+    }
+    const map = maps.get(file);
+    for (const f of checkSource(chars.join(''), relative(ROOT, file), { allowGlobals: imported, assumeHoisted: true })) {
+      const m = map && mapBack(map, f.line, f.column);
+      if (m) out.push({ ...f, file: relative(ROOT, resolve(dirname(file), map.sourceRoot ?? '', m.source)), line: m.line, column: m.column });
+      else out.push(f);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. rollup, from memory (no stale files from an earlier build can leak in)
+
+async function bundle(emitted, outDir, warn) {
+  const { rollup } = await import('rollup');
+  const memory = {
+    name: 'tsc-output',
+    resolveId(source, importer) {
+      if (!importer) return resolve(source);
+      if (source.startsWith('.')) return resolve(dirname(importer), source);
+      return null;
+    },
+    load(id) {
+      if (emitted.has(id)) return emitted.get(id);
+      throw new BuildError('bundle: ' + relative(ROOT, id) + ' is imported but tsc did not emit it');
+    },
+  };
+  const b = await rollup({
+    input: join(outDir, BUILD.entry),
+    plugins: [memory],
+    treeshake: true,
+    onwarn(w) {
+      if (w.code === 'UNRESOLVED_IMPORT') throw new BuildError('bundle: ' + w.message + ' (core may import only its own files)');
+      warn('rollup: ' + w.message);
+    },
+  });
+  const { output } = await b.generate({
+    format: 'iife',
+    name: BUILD.globalName,
+    freeze: false, // Object.freeze does not exist on Espruino
+    esModule: false,
+    generatedCode: 'es5',
+    indent: false,
+    sourcemap: false,
+  });
+  await b.close();
+  return output[0].code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. terser
+
+async function minifyEs5(code) {
+  const { minify } = await import('terser');
+  const r = await minify(code, {
+    ecma: 5,
+    ie8: false,
+    safari10: false,
+    module: false,
+    toplevel: false, // keep the global DepinCore
+    compress: {
+      ecma: 5,
+      hoist_funs: false,
+      hoist_vars: false,
+      unsafe: false,
+      unsafe_math: false,
+      keep_fargs: true,
+      passes: 2,
+    },
+    mangle: { toplevel: false },
+    format: { ecma: 5, ascii_only: true, comments: false, semicolons: true },
+    sourceMap: false,
+  });
+  return r.code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Hoisting pass
+
+const parseLoose = (code) => Parser.parse(code, { ecmaVersion: 'latest', sourceType: 'script', allowReserved: true, allowReturnOutsideFunction: false });
+
+/**
+ * Moves every function declaration to the top of its enclosing function body or program
+ * (after the directives), keeping the declarations' order and the other statements' order:
+ * exactly the hoisting JavaScript does, written out for an interpreter that does not do it.
+ * Declarations inside blocks are left alone (the checker rejects them). Splices source text,
+ * so comments and formatting around the moved statements travel with them.
+ * @returns {{ code: string, moved: number }}
+ */
+export function hoistFunctionDeclarations(code) {
+  const ast = parseLoose(code);
+  const regions = []; // { start, end, stmts: [{ node, gap }], order }
+  let moved = 0;
+  walk.full(ast, (node) => {
+    const isFn = node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression' || node.type === 'ArrowFunctionExpression';
+    const body = node.type === 'Program' ? node.body : isFn && node.body.type === 'BlockStatement' ? node.body.body : undefined;
+    if (!body) return;
+    let i = 0;
+    while (i < body.length && body[i].type === 'ExpressionStatement' && typeof body[i].directive === 'string') i++;
+    const rest = body.slice(i);
+    const firstOther = rest.findIndex((s) => s.type !== 'FunctionDeclaration');
+    if (firstOther < 0 || !rest.slice(firstOther).some((s) => s.type === 'FunctionDeclaration')) return;
+    // Each statement owns the text between the previous statement and itself (its comments).
+    const stmts = rest.map((s, k) => ({ node: s, gapStart: k === 0 ? s.start : rest[k - 1].end }));
+    const fns = stmts.filter((s) => s.node.type === 'FunctionDeclaration');
+    const others = stmts.filter((s) => s.node.type !== 'FunctionDeclaration');
+    moved += rest.slice(firstOther).filter((s) => s.type === 'FunctionDeclaration').length;
+    const prev = i > 0 ? body[i - 1] : undefined;
+    regions.push({ start: rest[0].start, end: rest[rest.length - 1].end, order: [...fns, ...others], afterDirective: prev });
+  });
+  if (!regions.length) return { code, moved: 0 };
+  regions.sort((a, b) => a.start - b.start);
+
+  // Text of [start, end) with every region inside it rewritten (regions nest).
+  const render = (start, end) => {
+    let out = '';
+    let pos = start;
+    for (const r of regions) {
+      if (r.start < pos || r.end > end) continue; // outside, or inside one already rendered
+      out += code.slice(pos, r.start) + renderRegion(r);
+      pos = r.end;
+    }
+    return out + code.slice(pos, end);
+  };
+  const renderRegion = (r) => {
+    let out = '';
+    if (r.afterDirective && !code.slice(r.afterDirective.start, r.afterDirective.end).endsWith(';')) out += ';';
+    r.order.forEach((s, k) => {
+      const gap = k === 0 ? '' : code.slice(s.gapStart, s.node.start);
+      let text = render(s.node.start, s.node.end);
+      // Statements that met ASI at a neighbour that moved away get an explicit ';' (an extra
+      // one after a block is an empty statement).
+      if (s.node.type !== 'FunctionDeclaration' && !text.endsWith(';')) text += ';';
+      out += (k === 0 ? '' : gap.length ? gap : '') + text;
+    });
+    return out;
+  };
+  return { code: render(0, code.length), moved };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Number pass
+
+/**
+ * Rewrites numeric literals that Espruino would read as a different double (see
+ * espruinoNumberValue) into an exact expression, e.g. `.3` -> `(3/10)`.
+ * @returns {{ code: string, repaired: {from: string, to: string}[] }}
+ */
+export function repairNumberLiterals(code) {
+  const ast = parseLoose(code);
+  const edits = [];
+  walk.ancestor(ast, {
+    Literal(node, _st, anc) {
+      if (typeof node.value !== 'number') return;
+      const parent = anc[anc.length - 2];
+      if (parent && parent.type === 'Property' && parent.key === node && !parent.computed) return;
+      const v = espruinoNumberValue(node.raw);
+      if (v !== undefined && Object.is(v, node.value)) return;
+      const to = espruinoExactNumberText(node.value);
+      if (to !== undefined) edits.push({ start: node.start, end: node.end, from: node.raw, to });
+    },
+  });
+  edits.sort((a, b) => b.start - a.start);
+  let out = code;
+  for (const e of edits) out = out.slice(0, e.start) + e.to + out.slice(e.end);
+  return { code: out, repaired: edits.map((e) => ({ from: e.from, to: e.to })).reverse() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. G table
+
+async function buildGTable() {
+  const src = join(ROOT, BUILD.gtableSource);
+  if (!existsSync(src)) return undefined;
+  const { tsImport } = await import('tsx/esm/api');
+  const mod = await tsImport(pathToFileURL(src).href, import.meta.url);
+  if (typeof mod.buildGTable !== 'function') throw new BuildError(BUILD.gtableSource + ' must export buildGTable(): Uint8Array');
+  const t = mod.buildGTable();
+  if (!(t instanceof Uint8Array) || t.length !== BUILD.gtableBytes)
+    throw new BuildError('buildGTable() expected a Uint8Array of ' + BUILD.gtableBytes + ' bytes, got ' +
+      (t instanceof Uint8Array ? t.length + ' bytes' : typeof t));
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function writeAtomic(path, data) {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = path + '.' + process.pid + '.tmp';
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/**
+ * Runs the whole build. Throws BuildError (with `findings` when the checker rejected the
+ * output). Returns what it wrote and the sizes.
+ * @param {{ board?: string, minify?: boolean, outRoot?: string, log?: (s: string) => void }} [opts]
+ */
+export async function buildFirmware(opts = {}) {
+  const t0 = performance.now();
+  const log = opts.log ?? (() => {});
+  const minify = opts.minify !== false;
+  if (opts.board !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(opts.board))
+    throw new BuildError('--board expected a name of letters, digits, "_", "." or "-", got ' + JSON.stringify(opts.board));
+  const outDir = resolve(ROOT, opts.outRoot ?? BUILD.outRoot, opts.board ?? '');
+
+  const { emitted, maps, outDir: es5Dir } = await compileCore(log);
+  const bundled = await bundle(emitted, es5Dir, log);
+  const minified = minify ? await minifyEs5(bundled) : bundled;
+  const finish = (code) => {
+    const h = hoistFunctionDeclarations(code);
+    const n = repairNumberLiterals(h.code);
+    return { code: n.code, moved: h.moved, repaired: n.repaired };
+  };
+  const fin = finish(minified);
+  const outFile = join(outDir, BUILD.bundleName);
+  const findings = checkSource(fin.code, relative(ROOT, outFile));
+  if (findings.length) {
+    const rejected = join(ROOT, 'build', 'core.rejected.js');
+    writeAtomic(rejected, fin.code);
+    let why = '';
+    if (minify && checkSource(finish(bundled).code, 'unminified').length === 0)
+      why = '\n(the unminified bundle passes: terser introduced these; adjust its options in scripts/build-firmware.mjs)';
+    const inSource = checkModules(emitted, maps);
+    const where = inSource.length
+      ? '\nin the TypeScript sources:\n  ' + inSource.map(formatFinding).join('\n  ')
+      : '\n(no single module shows them: they come from bundling; build with --no-minify to read them)';
+    throw new BuildError(
+      'Espruino check failed on the bundle (kept as ' + relative(ROOT, rejected) + '):\n  ' +
+        findings.map(formatFinding).join('\n  ') + why + where, findings);
+  }
+  writeAtomic(outFile, fin.code);
+  const written = { core: outFile };
+  const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
+
+  const gtable = await buildGTable();
+  if (gtable) {
+    written.gtable = join(outDir, BUILD.gtableName);
+    writeAtomic(written.gtable, gtable);
+    sizes.gtable = gtable.length;
+  }
+  const ms = Math.round(performance.now() - t0);
+  return { written, sizes, moved: fin.moved, repaired: fin.repaired, ms, gtableSkipped: !gtable };
+}
+
+function parseArgs(argv) {
+  const o = { minify: true, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--no-minify') o.minify = false;
+    else if (a === '--quiet') o.quiet = true;
+    else if (a === '--board') {
+      o.board = argv[++i];
+      if (o.board === undefined) throw new BuildError('--board expects a name');
+    } else if (a.startsWith('--board=')) o.board = a.slice(8);
+    else throw new BuildError('unknown argument ' + JSON.stringify(a) + ' (usage: build-firmware.mjs [--board <name>] [--no-minify] [--quiet])');
+  }
+  return o;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    const o = parseArgs(process.argv.slice(2));
+    const r = await buildFirmware({ ...o, log: o.quiet ? undefined : (s) => process.stdout.write(s + '\n') });
+    const rel = (p) => relative(process.cwd(), p).split(sep).join('/');
+    const kb = (n) => n + ' B (' + (n / 1024).toFixed(1) + ' KiB)';
+    if (!o.quiet) {
+      process.stdout.write(
+        rel(r.written.core) + ': bundle ' + kb(r.sizes.bundle) + ', ' + (o.minify ? 'minified ' : 'final ') + kb(r.sizes.minified) +
+          ', gzip ' + kb(r.sizes.gzip) + '\n' +
+          '  hoisted ' + r.moved + ' function declaration' + (r.moved === 1 ? '' : 's') + ', repaired ' + r.repaired.length +
+          ' number literal' + (r.repaired.length === 1 ? '' : 's') + (r.repaired.length ? ' (' + r.repaired.map((x) => x.from + ' -> ' + x.to).join(', ') + ')' : '') + '\n' +
+          (r.written.gtable ? rel(r.written.gtable) + ': ' + kb(r.sizes.gtable) + '\n' : '  G table: skipped (' + BUILD.gtableSource + ' does not exist yet)\n') +
+          '  done in ' + r.ms + ' ms\n');
+    }
+  } catch (e) {
+    process.stderr.write((e instanceof BuildError ? 'build-firmware: ' + e.message : e.stack) + '\n');
+    process.exit(1);
+  }
+}
