@@ -778,6 +778,8 @@ export class Outbox {
       this.dropOldest(k);
     }
     this.createSegment();
+    // The previous head, now an ordinary segment, goes at once if all its batches are acked.
+    if (this.ns >= 2 && this.sLive[this.ns - 2] === 0) this.eraseSegment(this.ns - 2);
   }
 
   private createSegment(): void {
