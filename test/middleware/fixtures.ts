@@ -48,7 +48,7 @@ export function testDevice(privHex: string): TestDevice {
   const priv = fromHex(privHex);
   const kid = deviceAddress(priv);
   let lastSeq = 0;
-  let lastHash = new Uint8Array(32);
+  let lastHash: Uint8Array = new Uint8Array(32);
   const dev: TestDevice = {
     priv,
     publicKey: getPublicKey(priv, false),
