@@ -29,6 +29,9 @@ export const SIGNATURE_BYTES = 64;
 
 const N_LIMBS = scalarOrderLimbs();
 
+/** Espruino 2v29 has no RangeError global (naming it there throws): fall back to Error. */
+const RANGE_ERROR: ErrorConstructor = typeof RangeError !== 'undefined' ? RangeError : Error;
+
 // ---------------------------------------------------------------------------------------------
 // Shared parsing
 
@@ -37,7 +40,7 @@ export function privToScalar(priv: unknown, out: Fe): Fe {
   abytes('privateKey', priv, PRIVATE_KEY_BYTES);
   scFromBytes(out, priv as Uint8Array, 0);
   if (!scIsValidNonZero(out))
-    throw err('E_PRIVATE_KEY', '"privateKey" expected an integer in 1..n-1, got ' + (scIsZero(out) ? '0' : 'a value >= n'), RangeError);
+    throw err('E_PRIVATE_KEY', '"privateKey" expected an integer in 1..n-1, got ' + (scIsZero(out) ? '0' : 'a value >= n'), RANGE_ERROR);
   return out;
 }
 
@@ -92,7 +95,7 @@ export function verify(sig64: Uint8Array, msgHash: Uint8Array, pub: Uint8Array, 
   const h = hashToScalar(msgHash, scNew());
   abytes('publicKey', pub);
   if (pub.length !== 33 && pub.length !== 65)
-    throw err('E_LENGTH', '"publicKey" expected 33 or 65 bytes, got ' + pub.length, RangeError);
+    throw err('E_LENGTH', '"publicKey" expected 33 or 65 bytes, got ' + pub.length, RANGE_ERROR);
   const lowS = opts === undefined || opts.lowS === undefined ? true : aflag('lowS', opts.lowS);
   const r = scFromBytes(scNew(), sig64, 0);
   const s = scFromBytes(scNew(), sig64, 32);
@@ -128,8 +131,8 @@ export function recoverPublicKey(sig64: Uint8Array, recovery: number, msgHash: U
   const c = compressed === undefined ? true : aflag('compressed', compressed);
   const r = scFromBytes(scNew(), sig64, 0);
   const s = scFromBytes(scNew(), sig64, 32);
-  if (!scIsValidNonZero(r)) throw err('E_SIGNATURE', '"signature" r expected 1..n-1', RangeError);
-  if (!scIsValidNonZero(s)) throw err('E_SIGNATURE', '"signature" s expected 1..n-1', RangeError);
+  if (!scIsValidNonZero(r)) throw err('E_SIGNATURE', '"signature" r expected 1..n-1', RANGE_ERROR);
+  if (!scIsValidNonZero(s)) throw err('E_SIGNATURE', '"signature" s expected 1..n-1', RANGE_ERROR);
   // R.x = r, or r + n for recovery ids 2 and 3 (only possible when r + n < p).
   const rx = feNew();
   if (recovery & 2) {

@@ -1,6 +1,6 @@
 // Arithmetic modulo p = 2^256 - 2^32 - 977 (SEC 2 §2.4.1) without BigInt.
 //
-// Representation: an element is a Float64Array of 16 limbs of 16 bits, least significant first.
+// Representation: an element is an Int32Array of 16 limbs of 16 bits, least significant first.
 // Results of every operation are "loose": each limb in [0, LOOSE) with LOOSE = 2^16 + 2^13, the
 // value congruent mod p but not necessarily below p (or even below 2^256). feNormalize() gives
 // the canonical form; only serialisation, comparisons and the inversion need it.
@@ -19,7 +19,7 @@
 // constant-time in a strict sense (Espruino's integer/double value representation differs by
 // magnitude).
 
-export type Fe = Float64Array;
+export type Fe = Int32Array;
 
 // ---------------------------------------------------------------------------------------------
 // Constants (SEC 2 v2 §2.4.1, secp256k1 domain parameters)
@@ -30,16 +30,10 @@ const M16 = 0xffff;
 /** Exclusive upper bound of every limb of every result (see the header comment). */
 export const LOOSE = 0x12000;
 /** p = 2^256 - 2^32 - 977, as 16-bit limbs, least significant first. */
-const P_LIMBS = new Float64Array([0xfc2f, 0xffff, 0xfffe, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
+const P_LIMBS = new Int32Array([0xfc2f, 0xffff, 0xfffe, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
   0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff]);
 /** 2^256 mod p = 2^32 + 977: the fold constant, as limb 0 (977) and a unit at limb 2 (2^32). */
 const FOLD = 977;
-/**
- * 64 * p, added in feLin so that ka*a - kb*b stays positive limb by limb for kb <= 16:
- * 64 * 0xfc2f > 16 * LOOSE.
- */
-const P64 = new Float64Array(LIMBS);
-for (let i = 0; i < LIMBS; i++) P64[i] = 64 * P_LIMBS[i];
 
 // ---------------------------------------------------------------------------------------------
 // Operation counters (for the benchmark; cheap increments)
@@ -60,7 +54,7 @@ export function resetFieldOpCounts(): void {
 // Elements
 
 export function feNew(): Fe {
-  return new Float64Array(LIMBS);
+  return new Int32Array(LIMBS);
 }
 
 export function feCopy(r: Fe, a: ArrayLike<number>): Fe {
@@ -160,17 +154,22 @@ function reduceCols(r: Fe, T: Float64Array): void {
   x = T[15] + T[29] + c;
   r[15] = x & M16;
   c = (x / 65536) | 0;
-  // What is left sits at 2^256 (below 2^36): fold once more, carry through limb 3; limb 4 takes
-  // the last small carry (< 8) and stays below LOOSE.
-  const top = T[30] + c;
-  x = r[0] + FOLD * top;
-  r[0] = x & M16;
+  foldTopWide(r, T[30] + c);
+}
+
+/**
+ * Folds what is left at 2^256 after a product (top < 2^36) back in: 977 at limb 0 and 1 at
+ * limb 2, carried through limb 3; limb 4 takes the last small carry (< 8) and stays below LOOSE.
+ */
+function foldTopWide(r: Fe, top: number): void {
+  let x = r[0] + 977 * top;
+  r[0] = x & 0xffff;
   x = r[1] + ((x / 65536) | 0);
-  r[1] = x & M16;
+  r[1] = x & 0xffff;
   x = r[2] + top + ((x / 65536) | 0);
-  r[2] = x & M16;
+  r[2] = x & 0xffff;
   x = r[3] + ((x / 65536) | 0);
-  r[3] = x & M16;
+  r[3] = x & 0xffff;
   r[4] += (x / 65536) | 0;
 }
 
@@ -180,9 +179,10 @@ function reduceCols(r: Fe, T: Float64Array): void {
 /** Scratch, allocated once: Espruino's allocator is slow and all of this is synchronous. */
 const COLS = new Float64Array(31);
 /** Second operand reversed into [0, 16), zeros in [16, 32): see mulColsConv. */
-const REV = new Float64Array(32);
-const TN = new Float64Array(LIMBS);
-const TS = new Float64Array(LIMBS);
+const REV = new Int32Array(32);
+const ACOPY = new Int32Array(LIMBS);
+const TN = new Int32Array(LIMBS);
+const TS = new Int32Array(LIMBS);
 
 export type ConvolveFn = (a: ArrayLike<number>, b: ArrayLike<number>, offset: number) => number;
 let conv: ConvolveFn | undefined;
@@ -228,21 +228,85 @@ function mulColsConv(T: Float64Array, a: Fe, b: Fe): void {
   T[28] = cv(a, B, 19); T[29] = cv(a, B, 18); T[30] = cv(a, B, 17);
 }
 
+/**
+ * The whole product with the native slot: the columns of mulColsConv, folded as they come
+ * (column i + 16 goes to limb i times 977 and to limb i + 2), no column array. Written out
+ * limb by limb because every interpreted statement counts on the device.
+ */
+function mulConv(r: Fe, a: Fe, b: Fe): void {
+  // Limbs of r are written while `a` is still being read: never let `a` be r (b is copied to B).
+  if (r === a) {
+    if (r !== b) {
+      a = b;
+      b = r;
+    } else a = feCopy(ACOPY, r);
+  }
+  const B = REV;
+  const cv = conv as ConvolveFn;
+  B[0] = b[15]; B[1] = b[14]; B[2] = b[13]; B[3] = b[12];
+  B[4] = b[11]; B[5] = b[10]; B[6] = b[9]; B[7] = b[8];
+  B[8] = b[7]; B[9] = b[6]; B[10] = b[5]; B[11] = b[4];
+  B[12] = b[3]; B[13] = b[2]; B[14] = b[1]; B[15] = b[0];
+  // High columns 16..30 (h_i is column 16 + i): each is folded twice, so keep them.
+  const h0 = cv(a, B, 31); const h1 = cv(a, B, 30); const h2 = cv(a, B, 29);
+  const h3 = cv(a, B, 28); const h4 = cv(a, B, 27); const h5 = cv(a, B, 26);
+  const h6 = cv(a, B, 25); const h7 = cv(a, B, 24); const h8 = cv(a, B, 23);
+  const h9 = cv(a, B, 22); const h10 = cv(a, B, 21); const h11 = cv(a, B, 20);
+  const h12 = cv(a, B, 19); const h13 = cv(a, B, 18); const h14 = cv(a, B, 17);
+  let x = cv(a, B, 15) + 977 * h0;
+  r[0] = x & 0xffff;
+  x = cv(a, B, 14) + 977 * h1 + ((x / 65536) | 0);
+  r[1] = x & 0xffff;
+  x = cv(a, B, 13) + 977 * h2 + h0 + ((x / 65536) | 0);
+  r[2] = x & 0xffff;
+  x = cv(a, B, 12) + 977 * h3 + h1 + ((x / 65536) | 0);
+  r[3] = x & 0xffff;
+  x = cv(a, B, 11) + 977 * h4 + h2 + ((x / 65536) | 0);
+  r[4] = x & 0xffff;
+  x = cv(a, B, 10) + 977 * h5 + h3 + ((x / 65536) | 0);
+  r[5] = x & 0xffff;
+  x = cv(a, B, 9) + 977 * h6 + h4 + ((x / 65536) | 0);
+  r[6] = x & 0xffff;
+  x = cv(a, B, 8) + 977 * h7 + h5 + ((x / 65536) | 0);
+  r[7] = x & 0xffff;
+  x = cv(a, B, 7) + 977 * h8 + h6 + ((x / 65536) | 0);
+  r[8] = x & 0xffff;
+  x = cv(a, B, 6) + 977 * h9 + h7 + ((x / 65536) | 0);
+  r[9] = x & 0xffff;
+  x = cv(a, B, 5) + 977 * h10 + h8 + ((x / 65536) | 0);
+  r[10] = x & 0xffff;
+  x = cv(a, B, 4) + 977 * h11 + h9 + ((x / 65536) | 0);
+  r[11] = x & 0xffff;
+  x = cv(a, B, 3) + 977 * h12 + h10 + ((x / 65536) | 0);
+  r[12] = x & 0xffff;
+  x = cv(a, B, 2) + 977 * h13 + h11 + ((x / 65536) | 0);
+  r[13] = x & 0xffff;
+  x = cv(a, B, 1) + 977 * h14 + h12 + ((x / 65536) | 0);
+  r[14] = x & 0xffff;
+  x = cv(a, B, 0) + h13 + ((x / 65536) | 0);
+  r[15] = x & 0xffff;
+  foldTopWide(r, h14 + ((x / 65536) | 0));
+}
+
 /** r = a * b mod p. r may alias a or b. */
 export function feMul(r: Fe, a: Fe, b: Fe): Fe {
   nMul++;
-  if (conv) mulColsConv(COLS, a, b);
-  else mulColsPlain(COLS, a, b);
-  reduceCols(r, COLS);
+  if (conv) mulConv(r, a, b);
+  else {
+    mulColsPlain(COLS, a, b);
+    reduceCols(r, COLS);
+  }
   return r;
 }
 
 /** r = a^2 mod p. r may alias a. */
 export function feSqr(r: Fe, a: Fe): Fe {
   nSqr++;
-  if (conv) mulColsConv(COLS, a, a);
-  else sqrColsPlain(COLS, a);
-  reduceCols(r, COLS);
+  if (conv) mulConv(r, a, a);
+  else {
+    sqrColsPlain(COLS, a);
+    reduceCols(r, COLS);
+  }
   return r;
 }
 
@@ -281,6 +345,13 @@ export function installConvolve(fn: ConvolveFn | undefined): void {
       mulColsPlain(want, a, y);
       mulColsConv(got, a, y);
       for (let k = 0; k < 31; k++) if (got[k] !== want[k]) ok = false;
+      // The fused product, in place as the point formulas use it.
+      const r1 = feNew();
+      mulColsPlain(want, a, y);
+      reduceCols(r1, want);
+      const r2 = feCopy(feNew(), a);
+      mulConv(r2, r2, round === 0 ? r2 : y);
+      for (let k = 0; k < LIMBS; k++) if (r1[k] !== r2[k]) ok = false;
     }
   } catch (e) {
     ok = false;
@@ -310,13 +381,39 @@ function foldTop(r: Fe, c: number): void {
 
 /** r = a + b. */
 export function feAdd(r: Fe, a: Fe, b: Fe): Fe {
-  let c = 0;
-  for (let i = 0; i < LIMBS; i++) {
-    const x = a[i] + b[i] + c;
-    r[i] = x & M16;
-    c = x >>> 16;
-  }
-  foldTop(r, c);
+  let x = a[0] + b[0];
+  r[0] = x & 0xffff;
+  x = a[1] + b[1] + (x >>> 16);
+  r[1] = x & 0xffff;
+  x = a[2] + b[2] + (x >>> 16);
+  r[2] = x & 0xffff;
+  x = a[3] + b[3] + (x >>> 16);
+  r[3] = x & 0xffff;
+  x = a[4] + b[4] + (x >>> 16);
+  r[4] = x & 0xffff;
+  x = a[5] + b[5] + (x >>> 16);
+  r[5] = x & 0xffff;
+  x = a[6] + b[6] + (x >>> 16);
+  r[6] = x & 0xffff;
+  x = a[7] + b[7] + (x >>> 16);
+  r[7] = x & 0xffff;
+  x = a[8] + b[8] + (x >>> 16);
+  r[8] = x & 0xffff;
+  x = a[9] + b[9] + (x >>> 16);
+  r[9] = x & 0xffff;
+  x = a[10] + b[10] + (x >>> 16);
+  r[10] = x & 0xffff;
+  x = a[11] + b[11] + (x >>> 16);
+  r[11] = x & 0xffff;
+  x = a[12] + b[12] + (x >>> 16);
+  r[12] = x & 0xffff;
+  x = a[13] + b[13] + (x >>> 16);
+  r[13] = x & 0xffff;
+  x = a[14] + b[14] + (x >>> 16);
+  r[14] = x & 0xffff;
+  x = a[15] + b[15] + (x >>> 16);
+  r[15] = x & 0xffff;
+  foldTop(r, x >>> 16);
   return r;
 }
 
@@ -325,30 +422,82 @@ export function feSub(r: Fe, a: Fe, b: Fe): Fe {
   return feLin(r, a, 1, b, 1);
 }
 
-/** r = ka * a - kb * b for small integers 0 <= ka <= 16, 0 <= kb <= 16. */
+/** r = ka * a - kb * b for small integers -16 <= ka <= 16, 0 <= kb <= 16 (64 p keeps every limb positive). */
 export function feLin(r: Fe, a: Fe, ka: number, b: Fe, kb: number): Fe {
-  const o = P64;
-  let c = 0;
-  for (let i = 0; i < LIMBS; i++) {
-    const x = ka * a[i] - kb * b[i] + o[i] + c;
-    r[i] = x & M16;
-    c = x >>> 16;
-  }
-  foldTop(r, c);
+  let x = ka * a[0] - kb * b[0] + 4131776;
+  r[0] = x & 0xffff;
+  x = ka * a[1] - kb * b[1] + 4194240 + (x >>> 16);
+  r[1] = x & 0xffff;
+  x = ka * a[2] - kb * b[2] + 4194176 + (x >>> 16);
+  r[2] = x & 0xffff;
+  x = ka * a[3] - kb * b[3] + 4194240 + (x >>> 16);
+  r[3] = x & 0xffff;
+  x = ka * a[4] - kb * b[4] + 4194240 + (x >>> 16);
+  r[4] = x & 0xffff;
+  x = ka * a[5] - kb * b[5] + 4194240 + (x >>> 16);
+  r[5] = x & 0xffff;
+  x = ka * a[6] - kb * b[6] + 4194240 + (x >>> 16);
+  r[6] = x & 0xffff;
+  x = ka * a[7] - kb * b[7] + 4194240 + (x >>> 16);
+  r[7] = x & 0xffff;
+  x = ka * a[8] - kb * b[8] + 4194240 + (x >>> 16);
+  r[8] = x & 0xffff;
+  x = ka * a[9] - kb * b[9] + 4194240 + (x >>> 16);
+  r[9] = x & 0xffff;
+  x = ka * a[10] - kb * b[10] + 4194240 + (x >>> 16);
+  r[10] = x & 0xffff;
+  x = ka * a[11] - kb * b[11] + 4194240 + (x >>> 16);
+  r[11] = x & 0xffff;
+  x = ka * a[12] - kb * b[12] + 4194240 + (x >>> 16);
+  r[12] = x & 0xffff;
+  x = ka * a[13] - kb * b[13] + 4194240 + (x >>> 16);
+  r[13] = x & 0xffff;
+  x = ka * a[14] - kb * b[14] + 4194240 + (x >>> 16);
+  r[14] = x & 0xffff;
+  x = ka * a[15] - kb * b[15] + 4194240 + (x >>> 16);
+  r[15] = x & 0xffff;
+  foldTop(r, x >>> 16);
   return r;
 }
 
 /** r = k * a for a small integer 0 <= k <= 64. */
 export function feMulSmall(r: Fe, a: Fe, k: number): Fe {
-  let c = 0;
-  for (let i = 0; i < LIMBS; i++) {
-    const x = k * a[i] + c;
-    r[i] = x & M16;
-    c = x >>> 16;
-  }
-  foldTop(r, c);
+  let x = k * a[0];
+  r[0] = x & 0xffff;
+  x = k * a[1] + (x >>> 16);
+  r[1] = x & 0xffff;
+  x = k * a[2] + (x >>> 16);
+  r[2] = x & 0xffff;
+  x = k * a[3] + (x >>> 16);
+  r[3] = x & 0xffff;
+  x = k * a[4] + (x >>> 16);
+  r[4] = x & 0xffff;
+  x = k * a[5] + (x >>> 16);
+  r[5] = x & 0xffff;
+  x = k * a[6] + (x >>> 16);
+  r[6] = x & 0xffff;
+  x = k * a[7] + (x >>> 16);
+  r[7] = x & 0xffff;
+  x = k * a[8] + (x >>> 16);
+  r[8] = x & 0xffff;
+  x = k * a[9] + (x >>> 16);
+  r[9] = x & 0xffff;
+  x = k * a[10] + (x >>> 16);
+  r[10] = x & 0xffff;
+  x = k * a[11] + (x >>> 16);
+  r[11] = x & 0xffff;
+  x = k * a[12] + (x >>> 16);
+  r[12] = x & 0xffff;
+  x = k * a[13] + (x >>> 16);
+  r[13] = x & 0xffff;
+  x = k * a[14] + (x >>> 16);
+  r[14] = x & 0xffff;
+  x = k * a[15] + (x >>> 16);
+  r[15] = x & 0xffff;
+  foldTop(r, x >>> 16);
   return r;
 }
+
 
 /** r = -a. */
 export function feNeg(r: Fe, a: Fe): Fe {

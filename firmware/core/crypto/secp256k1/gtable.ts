@@ -52,7 +52,7 @@ export const GTABLE_BYTES = 16384;
 /** Limbs (uint16) per entry: x then y. */
 const ENTRY_LIMBS = 32;
 /** (2^261 - 1) mod n, the recoding offset (16-bit limbs). */
-const RECODE_OFFSET = new Float64Array([0xd7df, 0xf937, 0x2e65, 0x05b4, 0xf888, 0x16eb, 0x632a, 0xaa24,
+const RECODE_OFFSET = new Int32Array([0xd7df, 0xf937, 0x2e65, 0x05b4, 0xf888, 0x16eb, 0x632a, 0xaa24,
   0x0028, 0, 0, 0, 0, 0, 0, 0]);
 /** Entries checked on the curve by installGTable. */
 const SPOT_ENTRIES = [0, 1, 2, 37, 100, 128, 201, 254, 255];

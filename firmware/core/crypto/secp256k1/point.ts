@@ -22,17 +22,18 @@ import { scCopy, scNew } from './scalar.js';
 /** Curve constant b in y^2 = x^3 + b. */
 const CURVE_B = 7;
 
-/** G in 16-bit limbs, least significant first. */
-export const G_X = feLimbs('79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');
-export const G_Y = feLimbs('483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8');
-
-export const P_INFO: ModInfo = modInfo(fieldModulusLimbs());
-
+// Declared before use: Espruino does not hoist function declarations.
 function feLimbs(hex: string): Fe {
   const r = feNew();
   for (let i = 0; i < 16; i++) r[i] = parseInt(hex.substr(60 - 4 * i, 4), 16);
   return r;
 }
+
+/** G in 16-bit limbs, least significant first. */
+export const G_X = feLimbs('79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');
+export const G_Y = feLimbs('483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8');
+
+export const P_INFO: ModInfo = modInfo(fieldModulusLimbs());
 
 // ---------------------------------------------------------------------------------------------
 // Jacobian points

@@ -13,12 +13,12 @@ import { modInfo, type ModInfo } from './modinv.js';
 const LIMBS = 16;
 const M16 = 0xffff;
 /** n, 16-bit limbs, least significant first. */
-const N_LIMBS = new Float64Array([0x4141, 0xd036, 0x5e8c, 0xbfd2, 0xa03b, 0xaf48, 0xdce6, 0xbaae,
+const N_LIMBS = new Int32Array([0x4141, 0xd036, 0x5e8c, 0xbfd2, 0xa03b, 0xaf48, 0xdce6, 0xbaae,
   0xfffe, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff]);
 /** c = 2^256 - n (129 bits). */
 const C_LIMBS = new Float64Array([0xbebf, 0x2fc9, 0xa173, 0x402d, 0x5fc4, 0x50b7, 0x2319, 0x4551, 0x0001]);
 /** floor(n / 2): s above it is "high" (BIP 62 / noble lowS). */
-const HALF_N = new Float64Array([0x20a0, 0x681b, 0x2f46, 0xdfe9, 0x501d, 0x57a4, 0x6e73, 0x5d57,
+const HALF_N = new Int32Array([0x20a0, 0x681b, 0x2f46, 0xdfe9, 0x501d, 0x57a4, 0x6e73, 0x5d57,
   0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0x7fff]);
 
 export const N_INFO: ModInfo = modInfo(N_LIMBS);
@@ -34,7 +34,7 @@ const W2 = new Float64Array(34);
 // ---------------------------------------------------------------------------------------------
 
 export function scNew(): Fe {
-  return new Float64Array(LIMBS);
+  return new Int32Array(LIMBS);
 }
 
 export function scCopy(r: Fe, a: Fe): Fe {
