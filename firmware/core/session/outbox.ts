@@ -246,7 +246,12 @@ function copyMeta(m: OutboxMetaState): OutboxMetaState {
 function segNoOf(prefix: string, name: string): number {
   if (name.indexOf(prefix) !== 0) return -1;
   const s = name.substr(prefix.length);
-  if (!/^[1-9][0-9]{0,9}$/.test(s)) return -1;
+  // Canonical decimal only (no sign, no leading zero), checked by hand: Espruino's RegExp is small.
+  if (s.length < 1 || s.length > 10 || s.charCodeAt(0) === 48) return -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
   const n = parseInt(s, 10);
   return n > U32 ? -1 : n;
 }
