@@ -7,6 +7,7 @@
 //                  value in the safe range as an integer and everything else (fractions, NaN,
 //                  ±Infinity, −0, integral values beyond 2^53) as the shortest exact float.
 //                  A decoded float 1.0 is the number 1 and re-encodes as the integer 1.
+//                  (Espruino has no integer −0: there −0 and −0.0 become the integer 0.)
 //   byte string    Uint8Array (decoded ones are copies, never views into the input)
 //   text string    string, UTF-8 on the wire; each JS char (charCodeAt) is a code point, with
 //                  surrogate pairs joined; lone surrogates cannot be encoded. Espruino's
@@ -33,7 +34,8 @@
 //   E_CBOR_DEPTH, E_CBOR_LENGTH  a configured limit was exceeded
 //   E_CBOR_INT_RANGE        an integer or tag number beyond 2^53 − 1
 //   E_CBOR_UTF8             a text string is not valid UTF-8
-//   E_CBOR_UNSUPPORTED      a simple value other than false/true/null/undefined
+//   E_CBOR_UNSUPPORTED      a simple value other than false/true/null/undefined, or (Espruino)
+//                           a text code point above U+00FF
 // encode() throws E_TYPE (TypeError) for values outside the model, E_CBOR_UTF8 (lone
 // surrogate), E_CBOR_DUPLICATE_KEY, E_CBOR_DEPTH (also catches cycles); messages give the path.
 
@@ -221,7 +223,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 // Encoder
 
 export interface EncodeOptions {
-  /** Maximum nesting of arrays, maps and tags (default 16, as the decoder). Stops cycles. */
+  /** Maximum nesting of arrays, maps and tags, 0..1024 (default 16, as the decoder). Stops cycles. */
   maxDepth?: number;
 }
 
@@ -540,7 +542,7 @@ export function encode(v: CborValue, opts?: EncodeOptions): Uint8Array {
 // Decoder
 
 export interface DecodeOptions {
-  /** Maximum nesting of arrays, maps and tags (default 16). 0 allows only scalars. */
+  /** Maximum nesting of arrays, maps and tags, 0..1024 (default 16). 0 allows only scalars. */
   maxDepth?: number;
   /** Maximum bytes of a string, items of an array, or pairs of a map (default 65536). */
   maxLength?: number;
