@@ -84,21 +84,21 @@ function helperSites(ts, sf) {
   return sites;
 }
 
-async function compileCore(log) {
+async function compileCore(tsconfig, log) {
   const ts = (await import('typescript')).default;
-  const configPath = join(ROOT, BUILD.tsconfig);
+  const configPath = resolve(ROOT, tsconfig);
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new BuildError(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } };
   const cfg = ts.getParsedCommandLineOfConfigFile(configPath, {}, host);
   // Only what index.ts reaches goes into the firmware, so only that is compiled here: a file
   // under firmware/core that nothing imports yet cannot break the device build (the full
   // folder is still type-checked by `tsc -p firmware/core/tsconfig.json --noEmit`).
-  const entryTs = join(ROOT, dirname(BUILD.tsconfig), BUILD.entry.replace(/\.js$/, '.ts'));
+  const entryTs = join(dirname(configPath), BUILD.entry.replace(/\.js$/, '.ts'));
   // Source maps only serve the diagnostics below (a finding in build/core-es5/x.js is reported
   // at its line in x.ts); they are not bundled.
   const program = ts.createProgram({ rootNames: [entryTs], options: { ...cfg.options, sourceMap: true } });
   const fmtHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' };
   const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
-  if (diags.length) throw new BuildError('tsc (' + BUILD.tsconfig + ') failed:\n' + ts.formatDiagnostics(diags, fmtHost));
+  if (diags.length) throw new BuildError('tsc (' + tsconfig + ') failed:\n' + ts.formatDiagnostics(diags, fmtHost));
   const emitted = new Map(); // absolute .js path -> text
   const maps = new Map(); // absolute .js path -> parsed source map
   const res = program.emit(undefined, (fileName, text) => {
@@ -111,7 +111,7 @@ async function compileCore(log) {
 
   // Helpers: with noEmitHelpers they are bare names in the output. Name the .ts construct.
   const outDir = resolve(cfg.options.outDir);
-  const rootDir = resolve(ROOT, dirname(BUILD.tsconfig));
+  const rootDir = dirname(configPath);
   const problems = [];
   for (const [file, text] of emitted) {
     const used = new Set();
@@ -411,7 +411,8 @@ function writeAtomic(path, data) {
 /**
  * Runs the whole build. Throws BuildError (with `findings` when the checker rejected the
  * output). Returns what it wrote and the sizes.
- * @param {{ board?: string, minify?: boolean, outRoot?: string, log?: (s: string) => void }} [opts]
+ * @param {{ board?: string, minify?: boolean, outRoot?: string, tsconfig?: string, log?: (s: string) => void }} [opts]
+ *   tsconfig: another project to build the same way (tests use fixtures); its index.ts is the entry.
  */
 export async function buildFirmware(opts = {}) {
   const t0 = performance.now();
@@ -421,7 +422,7 @@ export async function buildFirmware(opts = {}) {
     throw new BuildError('--board expected a name of letters, digits, "_", "." or "-", got ' + JSON.stringify(opts.board));
   const outDir = resolve(ROOT, opts.outRoot ?? BUILD.outRoot, opts.board ?? '');
 
-  const { emitted, maps, outDir: es5Dir } = await compileCore(log);
+  const { emitted, maps, outDir: es5Dir } = await compileCore(opts.tsconfig ?? BUILD.tsconfig, log);
   const bundled = await bundle(emitted, es5Dir, log);
   const minified = minify ? await minifyEs5(bundled) : bundled;
   const finish = (code) => {
@@ -450,14 +451,15 @@ export async function buildFirmware(opts = {}) {
   const written = { core: outFile };
   const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
 
-  const gtable = await buildGTable();
+  const gtable = opts.tsconfig === undefined ? await buildGTable() : undefined;
   if (gtable) {
     written.gtable = join(outDir, BUILD.gtableName);
     writeAtomic(written.gtable, gtable);
     sizes.gtable = gtable.length;
   }
   const ms = Math.round(performance.now() - t0);
-  return { written, sizes, moved: fin.moved, repaired: fin.repaired, ms, gtableSkipped: !gtable };
+  // stages: the text before the last passes, for tests and for reading what each pass did.
+  return { written, sizes, moved: fin.moved, repaired: fin.repaired, ms, gtableSkipped: !gtable, stages: { bundled, minified, final: fin.code } };
 }
 
 function parseArgs(argv) {

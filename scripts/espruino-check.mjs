@@ -64,7 +64,34 @@ export const ESPRUINO_BUILTINS = {
     'setTime', 'setUint16', 'setUint32', 'setUint8', 'shift', 'slice', 'some', 'sort', 'source', 'splice', 'split',
     'startsWith', 'subarray', 'substr', 'substring', 'test', 'then', 'toFixed', 'toISOString', 'toJSON', 'toLowerCase',
     'toString', 'toUTCString', 'toUpperCase', 'trim', 'unshift', 'valueOf'],
+  // Per type: members Node's instances have and Espruino's lack (the vm harness deletes these).
+  instanceMissing: {
+    Object: ['__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__', 'isPrototypeOf',
+      'propertyIsEnumerable', 'toLocaleString'],
+    Function: [],
+    Array: ['at', 'copyWithin', 'entries', 'findLast', 'findLastIndex', 'flat', 'flatMap', 'keys', 'lastIndexOf',
+      'reduceRight', 'toLocaleString', 'toReversed', 'toSorted', 'toSpliced', 'values', 'with'],
+    Number: ['toExponential', 'toLocaleString', 'toPrecision'],
+    Boolean: [],
+    String: ['anchor', 'at', 'big', 'blink', 'bold', 'codePointAt', 'fixed', 'fontcolor', 'fontsize', 'isWellFormed',
+      'italics', 'link', 'localeCompare', 'matchAll', 'normalize', 'search', 'small', 'strike', 'sub', 'sup',
+      'toLocaleLowerCase', 'toLocaleUpperCase', 'toWellFormed', 'trimEnd', 'trimLeft', 'trimRight', 'trimStart'],
+    Date: ['getYear', 'setUTCDate', 'setUTCFullYear', 'setUTCHours', 'setUTCMilliseconds', 'setUTCMinutes', 'setUTCMonth',
+      'setUTCSeconds', 'setYear', 'toDateString', 'toGMTString', 'toLocaleDateString', 'toLocaleString',
+      'toLocaleTimeString', 'toTimeString'],
+    Promise: ['finally'],
+    RegExp: ['compile', 'dotAll', 'flags', 'global', 'hasIndices', 'ignoreCase', 'multiline', 'sticky', 'unicode', 'unicodeSets'],
+    Error: [],
+    TypeError: [],
+    ArrayBuffer: ['maxByteLength', 'resizable', 'resize', 'slice'],
+    DataView: ['getBigInt64', 'getBigUint64', 'setBigInt64', 'setBigUint64'],
+  },
 };
+// Every typed array type lacks the same members.
+for (const t of ['Uint8Array', 'Int8Array', 'Uint16Array', 'Int16Array', 'Uint32Array', 'Int32Array', 'Float32Array',
+  'Float64Array', 'Uint8ClampedArray'])
+  ESPRUINO_BUILTINS.instanceMissing[t] = ['BYTES_PER_ELEMENT', 'at', 'copyWithin', 'entries', 'findLast', 'findLastIndex',
+    'keys', 'lastIndexOf', 'reduceRight', 'toLocaleString', 'toReversed', 'toSorted', 'values', 'with'];
 
 // ---------------------------------------------------------------------------------------------
 // Named rules. The construct name is what a finding reports; the message says why and what to
@@ -346,6 +373,11 @@ export function checkRegex(pattern, flags) {
   return [...new Set(out)];
 }
 
+// Keywords after which Espruino's lexer starts a regex literal (any keyword token except the
+// values true, false, null, undefined).
+const REGEX_AFTER_WORDS = new Set(['return', 'typeof', 'case', 'in', 'instanceof', 'new', 'delete', 'void', 'throw',
+  'else', 'do', 'of', 'yield', 'await']);
+
 // ---------------------------------------------------------------------------------------------
 // The checker.
 
@@ -620,7 +652,21 @@ function analyse(ast, code, report, opts, modern) {
   function checkLiteral(node) {
     if (node.bigint !== undefined) return report(node.loc.start, 'BigInt', 'BigInt literal: Espruino has no BigInt');
     if (node.regex) {
-      for (const p of checkRegex(node.regex.pattern, node.regex.flags)) report(node.loc.start, 'RegExp', node.raw + ': ' + p);
+      // Espruino's lexer (jslex.c jslLexRegex) ends the literal at the first unescaped '/',
+      // even inside [...]; and reads '/' as division after ')', ']', '|', '^', '~', a name or a
+      // number (jslex.c JSLJT_FORWARDSLASH).
+      let e = 1;
+      while (e < node.raw.length && node.raw[e] !== '/') e += node.raw[e] === '\\' ? 2 : 1;
+      if (e !== node.raw.lastIndexOf('/'))
+        report(node.loc.start, 'RegExp', node.raw + ": Espruino's lexer ends the literal at the '/' inside [...]: escape it as \\/");
+      let p = node.start - 1;
+      while (p >= 0 && /\s/.test(code[p])) p--;
+      const prev = p >= 0 ? code[p] : '';
+      let word = '';
+      for (let q = p; q >= 0 && /[A-Za-z0-9_$]/.test(code[q]); q--) word = code[q] + word;
+      if (')]|^~'.includes(prev) && prev !== '' || (word && !REGEX_AFTER_WORDS.has(word)))
+        report(node.loc.start, 'RegExp', node.raw + ': Espruino reads this "/" as a division after "' + (word || prev) + '": wrap the literal in parentheses or assign it to a variable first');
+      for (const msg of checkRegex(node.regex.pattern, node.regex.flags)) report(node.loc.start, 'RegExp', node.raw + ': ' + msg);
       return;
     }
     if (typeof node.value === 'number') {

@@ -21,6 +21,8 @@ export interface BuiltinTables {
   protoReadable: Record<string, string[]>;
   /** Members present on at least one Espruino builtin instance (union over the samples). */
   instanceMembers: string[];
+  /** Per constructor with a sample instance: members Node's instances have and Espruino's lack. */
+  instanceMissing: Record<string, string[]>;
 }
 
 /** Globals that are not ECMAScript intrinsics but that the checker has a rule for. */
@@ -120,6 +122,7 @@ export function deriveTables(c: Candidates, res: Record<string, string>): Builti
   const statics: Record<string, string[]> = {};
   const protoReadable: Record<string, string[]> = {};
   const inst = new Set<string>();
+  const instanceMissing: Record<string, string[]> = {};
   for (const n of Object.keys(c.statics)) {
     if (!globals.includes(n)) continue;
     statics[n] = c.statics[n].filter((k) => present(res[`s ${n} ${k}`]));
@@ -128,8 +131,9 @@ export function deriveTables(c: Candidates, res: Record<string, string>): Builti
     if (!globals.includes(n)) continue;
     protoReadable[n] = c.protos[n].filter((k) => present(res[`p ${n} ${k}`]));
     for (const k of c.protos[n]) if (present(res[`i ${n} ${k}`])) inst.add(k);
+    if (SAMPLES[n]) instanceMissing[n] = c.protos[n].filter((k) => !present(res[`i ${n} ${k}`]));
   }
-  return { globals, statics, protoReadable, instanceMembers: [...inst].sort() };
+  return { globals, statics, protoReadable, instanceMembers: [...inst].sort(), instanceMissing };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
