@@ -8,6 +8,9 @@ import { err, abytes, aint } from '../util/errors.js';
 import type { CodedError } from '../util/errors.js';
 import { utf8Encode, utf8Decode } from '../util/bytes.js';
 
+/** Espruino 2v29 has no RangeError global (naming it there throws): fall back to Error. */
+const RANGE_ERROR: ErrorConstructor = typeof RangeError !== 'undefined' ? RangeError : Error;
+
 // ---------------------------------------------------------------------------------------------
 // Constants
 
@@ -82,7 +85,7 @@ function malformed(rule: string, detail: string): CodedError {
   return err('E_MQTT_MALFORMED', rule + ': ' + detail);
 }
 function invalid(rule: string, detail: string): CodedError {
-  return err('E_MQTT_INVALID', rule + ': ' + detail, RangeError);
+  return err('E_MQTT_INVALID', rule + ': ' + detail, RANGE_ERROR);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +169,7 @@ function strBytes(name: string, s: unknown): Uint8Array {
   if (typeof s !== 'string') throw err('E_TYPE', '"' + name + '" expected string, got ' + typeof s, TypeError);
   if (s.indexOf('\u0000') >= 0) throw invalid(RULE.NUL, '"' + name + '"');
   const b = utf8Encode(s);
-  if (b.length > MAX_U16) throw err('E_RANGE', '"' + name + '" expected at most 65535 UTF-8 bytes, got ' + b.length, RangeError);
+  if (b.length > MAX_U16) throw err('E_RANGE', '"' + name + '" expected at most 65535 UTF-8 bytes, got ' + b.length, RANGE_ERROR);
   return b;
 }
 
@@ -221,7 +224,7 @@ function field(w: Out, data: Uint8Array): void {
 /** Allocate header + `rem` bytes and write the fixed header (2.2). */
 function start(first: number, rem: number): Out {
   if (rem > MQTT_MAX_REMAINING_LENGTH)
-    throw err('E_RANGE', 'packet expected at most ' + MQTT_MAX_REMAINING_LENGTH + ' bytes after the fixed header, got ' + rem, RangeError);
+    throw err('E_RANGE', 'packet expected at most ' + MQTT_MAX_REMAINING_LENGTH + ' bytes after the fixed header, got ' + rem, RANGE_ERROR);
   let n = 1;
   for (let r = rem; r >= 128; r = Math.floor(r / 128)) n++;
   const w: Out = { b: new Uint8Array(1 + n + rem), o: 0 };
@@ -260,7 +263,7 @@ export function encode(p: Packet): Uint8Array {
         if (will === null || typeof will !== 'object') throw err('E_TYPE', '"will" expected object, got ' + typeof will, TypeError);
         wt = topicName('will.topic', will.topic);
         wp = abytes('will.payload', will.payload);
-        if (wp.length > MAX_U16) throw err('E_RANGE', '"will.payload" expected at most 65535 bytes, got ' + wp.length, RangeError);
+        if (wp.length > MAX_U16) throw err('E_RANGE', '"will.payload" expected at most 65535 bytes, got ' + wp.length, RANGE_ERROR);
         flags |= CF_WILL | (aqos('will.qos', will.qos) << 3) | (abool('will.retain', will.retain) ? CF_WILL_RETAIN : 0);
         rem += 4 + wt.length + wp.length;
       }
@@ -273,7 +276,7 @@ export function encode(p: Packet): Uint8Array {
       if (p.password !== undefined) {
         pass = abytes('password', p.password);
         if (user === undefined) throw invalid(RULE.PASSWORD, '"password" given without "username"');
-        if (pass.length > MAX_U16) throw err('E_RANGE', '"password" expected at most 65535 bytes, got ' + pass.length, RangeError);
+        if (pass.length > MAX_U16) throw err('E_RANGE', '"password" expected at most 65535 bytes, got ' + pass.length, RANGE_ERROR);
         flags |= CF_PASSWORD;
         rem += 2 + pass.length;
       }
@@ -607,7 +610,7 @@ export function createParser(opts: ParserOptions): Parser {
           continue;
         }
         if (1 + lenBytes + len > max)
-          fail(err('E_MQTT_TOO_LARGE', TYPE_NAMES[first >> 4].toUpperCase() + ' of ' + (1 + lenBytes + len) + ' bytes exceeds maxPacketSize ' + max, RangeError));
+          fail(err('E_MQTT_TOO_LARGE', TYPE_NAMES[first >> 4].toUpperCase() + ' of ' + (1 + lenBytes + len) + ' bytes exceeds maxPacketSize ' + max, RANGE_ERROR));
         if (len === 0) complete(EMPTY);
         else {
           body = new Uint8Array(len);

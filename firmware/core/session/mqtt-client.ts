@@ -30,6 +30,9 @@ import { err, abytes, aint } from '../util/errors.js';
 import { createParser, encode, CONNACK_CODES, SUBACK_FAILURE } from '../codec/mqtt.js';
 import type { ConnectPacket, Packet, Parser, PublishPacket } from '../codec/mqtt.js';
 
+/** Espruino 2v29 has no RangeError global (naming it there throws): fall back to Error. */
+const RANGE_ERROR: ErrorConstructor = typeof RangeError !== 'undefined' ? RangeError : Error;
+
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
@@ -244,7 +247,7 @@ export class MqttClient {
     const maxMs = num('reconnect.maxMs', r.maxMs, D.reconnect.maxMs, minMs, 86400000);
     const factor = r.factor === undefined ? D.reconnect.factor : r.factor;
     if (typeof factor !== 'number' || !(factor >= 1 && factor <= 100))
-      throw err('E_RANGE', '"reconnect.factor" expected a number in 1..100, got ' + String(factor), RangeError);
+      throw err('E_RANGE', '"reconnect.factor" expected a number in 1..100, got ' + String(factor), RANGE_ERROR);
     this.backoff = { minMs: minMs, maxMs: maxMs, factor: factor };
     if (o.will !== undefined && o.will !== null && typeof o.will === 'object') aint('will.qos', o.will.qos || 0, 0, 1);
     this.o = o;
@@ -305,7 +308,7 @@ export class MqttClient {
     const id = qos ? this.allocId() : 0;
     const bytes = encode({ type: 'publish', topic: topic, payload: payload, qos: qos as 0 | 1, retain: !!(opts && opts.retain), dup: false, packetId: qos ? id : undefined });
     if (bytes.length > this.maxPacketSize)
-      throw err('E_MQTT_TOO_LARGE', 'PUBLISH of ' + bytes.length + ' bytes exceeds maxPacketSize ' + this.maxPacketSize, RangeError);
+      throw err('E_MQTT_TOO_LARGE', 'PUBLISH of ' + bytes.length + ' bytes exceeds maxPacketSize ' + this.maxPacketSize, RANGE_ERROR);
     const rec: Outgoing = { handle: ++this.seq, id: id, bytes: bytes, sent: false, done: done };
     this.queue.push(rec);
     this.pump();
