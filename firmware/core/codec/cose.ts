@@ -1,7 +1,7 @@
 // COSE_Sign1 (RFC 9052 §4.2) for one algorithm: ES256K (RFC 8812 §3.2). Pure encode/decode; the
 // signing itself lives in telemetry/envelope.ts so this file stays a codec.
 import { CborMap, CborTag, encode, decode } from './cbor.js';
-import { err } from '../util/errors.js';
+import { err, RANGE_ERROR } from '../util/errors.js';
 
 /** Constants from RFC 9052 and RFC 8812. */
 export const COSE = {
@@ -23,9 +23,9 @@ export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array, ex
 }
 
 export function encodeSign1(kid: Uint8Array, payload: Uint8Array, signature: Uint8Array): Uint8Array {
-  if (!(kid instanceof Uint8Array) || kid.length !== COSE.KID_BYTES) throw err('E_COSE', '"kid" expected 20 bytes', RangeError);
+  if (!(kid instanceof Uint8Array) || kid.length !== COSE.KID_BYTES) throw err('E_COSE', '"kid" expected 20 bytes', RANGE_ERROR);
   if (!(signature instanceof Uint8Array) || signature.length !== COSE.SIG_BYTES)
-    throw err('E_COSE', '"signature" expected 64 bytes', RangeError);
+    throw err('E_COSE', '"signature" expected 64 bytes', RANGE_ERROR);
   const unprotected = new CborMap();
   unprotected.set(COSE.HDR_KID, kid);
   return encode(new CborTag(COSE.TAG_SIGN1, [PROTECTED_ES256K, unprotected, payload, signature]));

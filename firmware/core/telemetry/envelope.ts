@@ -4,13 +4,13 @@ import { sha256 } from '../crypto/sha256.js';
 import { keccak256 } from '../crypto/keccak.js';
 import { getPublicKey, createSignJob, verify, recoverPublicKey, type SignJob } from '../crypto/secp256k1/index.js';
 import { PROTECTED_ES256K, sigStructure, encodeSign1, decodeSign1, type Sign1 } from '../codec/cose.js';
-import { abytes, err } from '../util/errors.js';
+import { abytes, err, RANGE_ERROR } from '../util/errors.js';
 import { equalBytes } from '../util/bytes.js';
 
 /** Device address: last 20 bytes of keccak-256 of the uncompressed public key without 0x04. */
 export function addressFromPublicKey(pub: Uint8Array): Uint8Array {
   abytes('publicKey', pub, 65);
-  if (pub[0] !== 4) throw err('E_KEY', '"publicKey" expected uncompressed (0x04 prefix)', RangeError);
+  if (pub[0] !== 4) throw err('E_KEY', '"publicKey" expected uncompressed (0x04 prefix)', RANGE_ERROR);
   return keccak256(pub.subarray(1)).subarray(12);
 }
 

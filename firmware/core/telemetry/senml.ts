@@ -35,7 +35,7 @@ export interface Reading {
 }
 
 // RFC 8428 §4.5.1: names start with a letter or digit and use only A-Z a-z 0-9 - : . / _
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9\-:.\/_]*$/;
 const MAX_NAME = 64;
 
 function isNum(x: unknown): x is number {
@@ -46,7 +46,7 @@ function isNum(x: unknown): x is number {
 export function checkReading(r: Reading, where: string): void {
   if (r === null || typeof r !== 'object') throw err('E_READING', where + ' expected an object', TypeError);
   if (typeof r.n !== 'string' || !NAME_RE.test(r.n) || r.n.length > MAX_NAME)
-    throw err('E_READING', where + '.n expected a SenML name (RFC 8428 §4.5.1, <= ' + MAX_NAME + ' chars), got ' + JSON.stringify(r.n));
+    throw err('E_READING', where + '.n expected a SenML name (RFC 8428 section 4.5.1, <= ' + MAX_NAME + ' chars), got ' + JSON.stringify(r.n));
   if (r.u !== undefined && (typeof r.u !== 'string' || r.u.length === 0 || r.u.length > 16))
     throw err('E_READING', where + '.u expected a unit string, got ' + JSON.stringify(r.u));
   if (!isNum(r.t)) throw err('E_READING', where + '.t expected a finite number of seconds, got ' + String(r.t));

@@ -31,8 +31,10 @@ export function fromHex(hex: string): Uint8Array {
   if (typeof hex !== 'string' || hex.length % 2) throw new TypeError('hex string of even length expected');
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) {
-    const v = parseInt(hex.substr(i * 2, 2), 16);
-    if (v !== v || !/^[0-9a-fA-F]{2}$/.test(hex.substr(i * 2, 2))) throw new TypeError('invalid hex at ' + i * 2);
+    // Espruino's regex engine has no {n} quantifier: spell the two digits out.
+    const pair = hex.substr(i * 2, 2);
+    const v = parseInt(pair, 16);
+    if (v !== v || !/^[0-9a-fA-F][0-9a-fA-F]$/.test(pair)) throw new TypeError('invalid hex at ' + i * 2);
     out[i] = v;
   }
   return out;
@@ -60,7 +62,12 @@ export function utf8Encode(s: string): Uint8Array {
   return u;
 }
 
-/** Strict UTF-8 decode: returns undefined for invalid sequences so callers can report them. */
+/**
+ * Strict UTF-8 decode: returns undefined for invalid sequences so callers can report them.
+ * On ESP32 builds (no Unicode support) String.fromCharCode keeps only the low byte, so text
+ * beyond U+00FF cannot be represented there; such input also returns undefined on a platform
+ * that truncates, instead of corrupt text.
+ */
 export function utf8Decode(b: Uint8Array): string | undefined {
   let s = '';
   for (let i = 0; i < b.length; ) {
@@ -82,10 +89,12 @@ export function utf8Decode(b: Uint8Array): string | undefined {
       cp = (cp << 6) | (d & 63);
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return undefined;
+    const wide = cp > 0xff;
     if (cp >= 0x10000) {
       cp -= 0x10000;
       s += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 1023));
     } else s += String.fromCharCode(cp);
+    if (wide && s.charCodeAt(s.length - 1) <= 0xff) return undefined;
   }
   return s;
 }
