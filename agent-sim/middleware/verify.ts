@@ -6,6 +6,7 @@ import { decodeSign1, COSE, PROTECTED_ES256K } from '../../firmware/core/codec/c
 import { decode, CborMap } from '../../firmware/core/codec/cbor.js';
 import { decodePayload, DEFAULT_PAYLOAD_LIMITS, type Batch, type PayloadLimits } from '../../firmware/core/telemetry/batch.js';
 import { addressFromPublicKey } from '../../firmware/core/telemetry/envelope.js';
+import { decodePayloadFast } from './payload-fast.js';
 import { checkSignatureRange, selectBackend, type BackendChoice, type SignatureBackend } from './sigbackend.js';
 import { indexRegistry, type DeviceIndex, type Registry } from './registry.js';
 
@@ -96,6 +97,11 @@ export interface VerifierOptions {
    * Both accept exactly the same inputs (test/middleware/verify.test.ts checks it).
    */
   coseParser?: 'fast' | 'core';
+  /**
+   * 'fast' (default) tries payload-fast.ts first and falls back to the core's decodePayload for
+   * anything it does not take; 'core' always uses decodePayload.
+   */
+  payloadDecoder?: 'fast' | 'core';
 }
 
 export interface Verifier {
@@ -246,6 +252,7 @@ export function createVerifier(opts: VerifierOptions = {}): Verifier {
   const backend: SignatureBackend =
     typeof opts.backend === 'object' && opts.backend ? opts.backend : selectBackend(opts.backend as BackendChoice | undefined, opts.warn);
   const fast = opts.coseParser !== 'core';
+  const fastPayload = opts.payloadDecoder !== 'core';
   let devices: DeviceIndex | undefined = toIndex(opts.registry);
   /** Recovery mode: kid hex -> key proven to hash to kid. Insertion-ordered for eviction. */
   const learned = new Map<string, Uint8Array>();
@@ -324,11 +331,13 @@ export function createVerifier(opts: VerifierOptions = {}): Verifier {
     }
     // Step 3: payload.
     const payload = bytes.slice(p.payloadAt, p.payloadEnd);
-    let batch: Batch;
-    try {
-      batch = decodePayload(payload, limits);
-    } catch (e) {
-      return reject('malformed', 'payload: ' + errText(e), topic, kidHex);
+    let batch: Batch | undefined = fastPayload ? decodePayloadFast(payload, limits) : undefined;
+    if (!batch) {
+      try {
+        batch = decodePayload(payload, limits);
+      } catch (e) {
+        return reject('malformed', 'payload: ' + errText(e), topic, kidHex);
+      }
     }
     const timeBaseMs = batch.synced ? undefined : receivedAtMs;
     return {
