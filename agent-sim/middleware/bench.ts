@@ -28,10 +28,16 @@ export interface VerifierNumbers {
   /** verifyMessage(): COSE parse, topic, registry, range check, SHA-256 x2, verify, payload decode, records. */
   verifierPerSec: number;
   ratio: number;
+}
+
+export interface IngestNumbers {
+  backend: string;
+  messages: number;
+  samplesPerBatch: number;
   /** ingest.process() with chain tracking into a SQLite file (WAL), one commit per message. */
-  ingestCommitPerSec: number;
-  /** The same with batched commits (256 per transaction). */
-  ingestBatchedPerSec: number;
+  commitPerSec: number;
+  /** The same with batched commits (256 per transaction, acknowledged on receipt). */
+  batchedPerSec: number;
 }
 
 const DEVICES = 8;
@@ -127,18 +133,19 @@ async function ingestPerSec(msgs: Msg[], registry: Registry, backend: BackendCho
 }
 
 /** Measures with n distinct messages (>= 8). `minMs` bounds each timed loop from below. */
-export async function measureVerifier(
-  n: number,
-  opts: { samples?: number; backend?: BackendChoice; minMs?: number } = {},
-): Promise<VerifierNumbers> {
+type BenchOpts = { samples?: number; backend?: BackendChoice; minMs?: number };
+
+/**
+ * verifyMessage() vs the raw verify of the same backend on the same n distinct messages
+ * (8 devices, registry mode), interleaved rounds, best round of each. Synchronous.
+ */
+export function measureVerifier(n: number, opts: BenchOpts = {}): VerifierNumbers {
   const samples = opts.samples ?? 1;
-  const minMs = opts.minMs ?? 1000;
-  const choice = opts.backend ?? 'auto';
   const { msgs, registry } = benchMessages(Math.max(n, DEVICES), samples);
-  const backend = selectBackend(choice, (w) => console.warn(w));
+  const backend = selectBackend(opts.backend ?? 'auto', (w) => console.warn(w));
   const v = createVerifier({ registry, backend });
   for (const m of msgs) if (!v.verifyMessage(m.topic, m.message, 0).ok) throw new Error('bench: a message did not verify');
-  const [raw, full] = ratesInterleaved(msgs.length, minMs, [
+  const [raw, full] = ratesInterleaved(msgs.length, opts.minMs ?? 1000, [
     (i) => {
       const m = msgs[i];
       if (!backend.verify(m.sig, m.hash, m.pub)) throw new Error('bench: raw verify failed');
@@ -148,8 +155,6 @@ export async function measureVerifier(
       if (!v.verifyMessage(m.topic, m.message, 0).ok) throw new Error('bench: verifyMessage failed');
     },
   ]);
-  const commit = await ingestPerSec(msgs, registry, backend.name, false);
-  const batched = await ingestPerSec(msgs, registry, backend.name, true);
   return {
     backend: backend.name,
     messages: msgs.length,
@@ -158,8 +163,20 @@ export async function measureVerifier(
     rawVerifyPerSec: raw,
     verifierPerSec: full,
     ratio: full / raw,
-    ingestCommitPerSec: commit,
-    ingestBatchedPerSec: batched,
+  };
+}
+
+/** The whole ingest (verify, chain, SQLite file) without a broker, per write mode. */
+export async function measureIngest(n: number, opts: BenchOpts = {}): Promise<IngestNumbers> {
+  const samples = opts.samples ?? 1;
+  const { msgs, registry } = benchMessages(Math.max(n, DEVICES), samples);
+  const backend = selectBackend(opts.backend ?? 'auto', (w) => console.warn(w));
+  return {
+    backend: backend.name,
+    messages: msgs.length,
+    samplesPerBatch: samples,
+    commitPerSec: await ingestPerSec(msgs, registry, backend.name, false),
+    batchedPerSec: await ingestPerSec(msgs, registry, backend.name, true),
   };
 }
 
@@ -168,8 +185,16 @@ export function formatVerifierNumbers(r: VerifierNumbers): string {
   return (
     r.backend.padEnd(13) +
     ' ' + String(r.samplesPerBatch).padStart(2) + ' sample(s), ' + String(r.messageBytes).padStart(4) + ' B:' +
-    ' raw verify ' + f(r.rawVerifyPerSec) + '/s, verifier ' + f(r.verifierPerSec) + '/s (' + r.ratio.toFixed(2) + ' of raw),' +
-    ' ingest+SQLite ' + f(r.ingestCommitPerSec) + '/s commit-per-message, ' + f(r.ingestBatchedPerSec) + '/s batched'
+    ' raw verify ' + f(r.rawVerifyPerSec) + '/s, verifier ' + f(r.verifierPerSec) + '/s (' + r.ratio.toFixed(2) + ' of raw)'
+  );
+}
+
+export function formatIngestNumbers(r: IngestNumbers): string {
+  const f = (x: number) => x.toFixed(0).padStart(6);
+  return (
+    r.backend.padEnd(13) +
+    ' ' + String(r.samplesPerBatch).padStart(2) + ' sample(s): ingest into SQLite ' + f(r.commitPerSec) + ' msg/s committing each message, ' +
+    f(r.batchedPerSec) + ' msg/s in batches of 256'
   );
 }
 
@@ -177,7 +202,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
   const n = Number(process.argv[2] || 2000);
   const samples = process.argv[3] ? [Number(process.argv[3])] : [1, 4, 16];
   (async () => {
-    for (const s of samples) console.log(formatVerifierNumbers(await measureVerifier(n, { samples: s })));
+    for (const s of samples) console.log(formatVerifierNumbers(measureVerifier(n, { samples: s })));
+    for (const s of samples) console.log(formatIngestNumbers(await measureIngest(Math.min(n, 1000), { samples: s })));
   })().catch((e) => {
     console.error(e);
     process.exitCode = 1;

@@ -114,13 +114,17 @@ export type BackendChoice = 'auto' | BackendName;
 
 /**
  * 'auto' (default): libsecp256k1, or noble with a warning when the binding fails to load.
- * An explicit name is honoured or throws.
+ * An explicit name is honoured or throws. `loadNative` is replaceable for tests.
  */
-export function selectBackend(choice?: BackendChoice, warn?: (msg: string) => void): SignatureBackend {
+export function selectBackend(
+  choice?: BackendChoice,
+  warn?: (msg: string) => void,
+  loadNative: () => SignatureBackend = nativeBackend,
+): SignatureBackend {
   const c = choice || 'auto';
   if (c === 'noble') return nobleBackend();
   try {
-    return nativeBackend();
+    return loadNative();
   } catch (e) {
     if (c === 'libsecp256k1') throw e;
     if (warn) warn('libsecp256k1 binding did not load (' + (e as Error).message + '); falling back to @noble/secp256k1');

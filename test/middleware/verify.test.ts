@@ -296,4 +296,14 @@ test('backend selection: auto picks the native binding; explicit noble is honour
   assert.equal(warnings.length, 0);
   const v: Verifier = createVerifier();
   assert.equal(v.backend.name, 'libsecp256k1');
+  // A binding that fails to load: auto falls back to noble and says so; an explicit request fails.
+  const broken = () => {
+    throw new Error('Cannot find module secp256k1.node');
+  };
+  const fb = selectBackend('auto', (w) => warnings.push(w), broken);
+  assert.equal(fb.name, 'noble');
+  assert.match(warnings[0], /libsecp256k1 binding did not load \(Cannot find module secp256k1.node\); falling back to @noble\/secp256k1/);
+  assert.throws(() => selectBackend('libsecp256k1', undefined, broken), /Cannot find module/);
+  const viaNoble = createVerifier({ backend: fb });
+  assert.ok(viaNoble.verifyMessage(alice.topic(), first.message, NOW).ok);
 });
