@@ -129,7 +129,7 @@ for (const path of ['plain', 'convolve'] as const) {
 test('chains of products stay within the loose bound (worst-case limbs)', () => {
   F.installConvolve(convolveEmu);
   try {
-    let a = new Int32Array(16).fill(F.LOOSE - 1);
+    let a: F.Fe = new Int32Array(16).fill(F.LOOSE - 1);
     let A = big(a);
     for (let i = 0; i < 50; i++) {
       const r = F.feMul(F.feNew(), a, a);
