@@ -8,23 +8,26 @@
 //    construct and the .ts line to rewrite.
 // 2. rollup: build/core-es5/index.js -> one IIFE assigning the global `DepinCore`.
 // 3. terser, ES5 output, ASCII only, hoist_funs off.
-// 4. Hoisting pass: every function declaration moves to the top of its function (after the
-//    directives). That is JavaScript's own hoisting made explicit, because Espruino does not
-//    hoist: a function called above its declaration is a ReferenceError there.
+// 4. Hoisting passes: every function declaration moves to the top of its function (after the
+//    directives), and a `var` used above its first declaration is declared there too. That is
+//    JavaScript's own hoisting made explicit, because Espruino does not hoist: a function
+//    called above its declaration is a ReferenceError there, and a var assigned above its
+//    `var` statement lands in an outer scope.
 // 5. Number pass: a literal Espruino would read inexactly (its parser accumulates digits in
 //    doubles, so `0.3` != 0.3 there; terser folds 3/10 into .3) becomes an exact expression.
 // 6. scripts/espruino-check.mjs on the final text; any finding fails the build.
 // 7. dist/[<board>/]core.js, and secp256k1-gtable.bin when firmware/core/crypto/secp256k1/
 //    gtable.ts exists (its buildGTable(): the 16 KB fixed-base table stored on the device).
 //
-// As a module: buildFirmware(opts), hoistFunctionDeclarations(code), repairNumberLiterals(code).
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+// As a module: buildFirmware(opts), hoistFunctionDeclarations(code), hoistVarDeclarations(code),
+// repairNumberLiterals(code), checkModules(emitted, maps).
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Parser } from 'acorn';
 import * as walk from 'acorn-walk';
-import { checkSource, espruinoExactNumberText, espruinoNumberValue, formatFinding, TS_HELPERS } from './espruino-check.mjs';
+import { checkSource, definedMemberNames, espruinoExactNumberText, espruinoNumberValue, formatFinding, lateVarDeclarations, TS_HELPERS } from './espruino-check.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -84,34 +87,51 @@ function helperSites(ts, sf) {
   return sites;
 }
 
-async function compileCore(tsconfig, log) {
+async function compileCore(tsconfig, log, fresh = false) {
   const ts = (await import('typescript')).default;
   const configPath = resolve(ROOT, tsconfig);
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new BuildError(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } };
   const cfg = ts.getParsedCommandLineOfConfigFile(configPath, {}, host);
+  const outDir = resolve(cfg.options.outDir);
+  const rootDir = dirname(configPath);
   // Only what index.ts reaches goes into the firmware, so only that is compiled here: a file
   // under firmware/core that nothing imports yet cannot break the device build (the full
   // folder is still type-checked by `tsc -p firmware/core/tsconfig.json --noEmit`).
-  const entryTs = join(dirname(configPath), BUILD.entry.replace(/\.js$/, '.ts'));
+  const entryTs = join(rootDir, BUILD.entry.replace(/\.js$/, '.ts'));
+  // Incremental: a rebuild re-checks and re-emits only what changed (build info in outDir).
   // Source maps only serve the diagnostics below (a finding in build/core-es5/x.js is reported
   // at its line in x.ts); they are not bundled.
-  const program = ts.createProgram({ rootNames: [entryTs], options: { ...cfg.options, sourceMap: true } });
+  const tsBuildInfoFile = join(outDir, '.tsbuildinfo');
+  if (fresh) rmSync(tsBuildInfoFile, { force: true });
+  const builder = ts.createIncrementalProgram({
+    rootNames: [entryTs],
+    options: { ...cfg.options, sourceMap: true, incremental: true, tsBuildInfoFile },
+  });
+  const program = builder.getProgram();
   const fmtHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' };
-  const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  const diags = ts.getPreEmitDiagnostics(builder).filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (diags.length) throw new BuildError('tsc (' + tsconfig + ') failed:\n' + ts.formatDiagnostics(diags, fmtHost));
-  const emitted = new Map(); // absolute .js path -> text
-  const maps = new Map(); // absolute .js path -> parsed source map
-  const res = program.emit(undefined, (fileName, text) => {
-    mkdirSync(dirname(fileName), { recursive: true });
-    writeFileSync(fileName, text);
-    if (fileName.endsWith('.js.map')) maps.set(resolve(fileName.slice(0, -4)), JSON.parse(text));
-    else if (fileName.endsWith('.js')) emitted.set(resolve(fileName), text.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n'));
+  let written = 0;
+  const res = builder.emit(undefined, (fileName, text) => {
+    writeAtomic(fileName, text);
+    written++;
   });
   if (res.emitSkipped) throw new BuildError('tsc emitted nothing:\n' + ts.formatDiagnostics(res.diagnostics, fmtHost));
+  // Every module of the program, emitted now or unchanged since the last build.
+  const emitted = new Map(); // absolute .js path -> text
+  const maps = new Map(); // absolute .js path -> parsed source map
+  for (const sf of program.getSourceFiles()) {
+    if (sf.isDeclarationFile || relative(rootDir, sf.fileName).startsWith('..')) continue;
+    const js = join(outDir, relative(rootDir, sf.fileName)).replace(/\.ts$/, '.js');
+    if (!existsSync(js) || !existsSync(js + '.map')) {
+      if (fresh) throw new BuildError('tsc did not emit ' + relative(ROOT, js));
+      return compileCore(tsconfig, log, true);
+    }
+    emitted.set(js, readFileSync(js, 'utf8').replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n'));
+    maps.set(js, JSON.parse(readFileSync(js + '.map', 'utf8')));
+  }
 
   // Helpers: with noEmitHelpers they are bare names in the output. Name the .ts construct.
-  const outDir = resolve(cfg.options.outDir);
-  const rootDir = dirname(configPath);
   const problems = [];
   for (const [file, text] of emitted) {
     const used = new Set();
@@ -132,7 +152,7 @@ async function compileCore(tsconfig, log) {
   }
   if (problems.length)
     throw new BuildError('TypeScript needs runtime helpers Espruino does not have (noEmitHelpers); rewrite these constructs:\n  ' + problems.join('\n  '));
-  log('tsc: ' + emitted.size + ' files -> ' + relative(ROOT, outDir));
+  log('tsc: ' + emitted.size + ' modules (' + written + ' files written) -> ' + relative(ROOT, outDir));
   return { emitted, maps, outDir };
 }
 
@@ -194,6 +214,14 @@ function mapBack(map, line, column) {
  */
 export function checkModules(emitted, maps) {
   const out = [];
+  const knownMembers = new Set();
+  for (const text of emitted.values()) {
+    try {
+      for (const n of definedMemberNames(text)) knownMembers.add(n);
+    } catch {
+      /* a module acorn cannot parse is reported below */
+    }
+  }
   for (const [file, text] of emitted) {
     let ast;
     try {
@@ -216,7 +244,7 @@ export function checkModules(emitted, maps) {
       } else if (n.type === 'ExportAllDeclaration') blank(n.start, n.end);
     }
     const map = maps.get(file);
-    for (const f of checkSource(chars.join(''), relative(ROOT, file), { allowGlobals: imported, assumeHoisted: true })) {
+    for (const f of checkSource(chars.join(''), relative(ROOT, file), { allowGlobals: imported, assumeHoisted: true, knownMembers: [...knownMembers] })) {
       const m = map && mapBack(map, f.line, f.column);
       if (m) out.push({ ...f, file: relative(ROOT, resolve(dirname(file), map.sourceRoot ?? '', m.source)), line: m.line, column: m.column });
       else out.push(f);
@@ -282,7 +310,7 @@ async function minifyEs5(code) {
       unsafe: false,
       unsafe_math: false,
       keep_fargs: true,
-      passes: 2,
+      passes: 1,
     },
     mangle: { toplevel: false },
     format: { ecma: 5, ascii_only: true, comments: false, semicolons: true },
@@ -342,17 +370,47 @@ export function hoistFunctionDeclarations(code) {
   const renderRegion = (r) => {
     let out = '';
     if (r.afterDirective && !code.slice(r.afterDirective.start, r.afterDirective.end).endsWith(';')) out += ';';
-    r.order.forEach((s, k) => {
-      const gap = k === 0 ? '' : code.slice(s.gapStart, s.node.start);
+    r.order.forEach((s) => {
+      // Each statement keeps the text before it (comments, line breaks); the first statement of
+      // the original order has none of its own, so one line break stands in for it.
+      const gap = s.gapStart === s.node.start && s !== r.order[0] && code.slice(r.start, r.end).includes('\n') ? '\n' : code.slice(s.gapStart, s.node.start);
       let text = render(s.node.start, s.node.end);
       // Statements that met ASI at a neighbour that moved away get an explicit ';' (an extra
       // one after a block is an empty statement).
       if (s.node.type !== 'FunctionDeclaration' && !text.endsWith(';')) text += ';';
-      out += (k === 0 ? '' : gap.length ? gap : '') + text;
+      out += gap + text;
     });
     return out;
   };
   return { code: render(0, code.length), moved };
+}
+
+/**
+ * Declares at the top of each function body (after the directives) the `var` names it uses
+ * above their first `var` statement. terser writes such code: with two `var k` in one
+ * function it keeps one declaration and turns the first into a bare assignment, trusting
+ * hoisting; Espruino would then assign an outer `k` (in the bundle, some other module-level
+ * binding terser also named k). `var k;` first is the same program in JavaScript.
+ * @returns {{ code: string, declared: number }}
+ */
+export function hoistVarDeclarations(code) {
+  const late = lateVarDeclarations(code);
+  if (!late.length) return { code, declared: 0 };
+  const inserts = late.map(({ fn, names }) => {
+    const body = fn.type === 'Program' ? fn.body : fn.body.body;
+    let i = 0;
+    while (i < body.length && body[i].type === 'ExpressionStatement' && typeof body[i].directive === 'string') i++;
+    const text = 'var ' + names.join(',') + ';';
+    if (i > 0) {
+      const d = body[i - 1];
+      return { at: d.end, text: (code.slice(d.start, d.end).endsWith(';') ? '' : ';') + text };
+    }
+    return { at: fn.type === 'Program' ? 0 : fn.body.start + 1, text };
+  });
+  inserts.sort((a, b) => b.at - a.at);
+  let out = code;
+  for (const x of inserts) out = out.slice(0, x.at) + x.text + out.slice(x.at);
+  return { code: out, declared: late.reduce((n, l) => n + l.names.length, 0) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,17 +480,30 @@ export async function buildFirmware(opts = {}) {
     throw new BuildError('--board expected a name of letters, digits, "_", "." or "-", got ' + JSON.stringify(opts.board));
   const outDir = resolve(ROOT, opts.outRoot ?? BUILD.outRoot, opts.board ?? '');
 
+  const times = {};
+  let tPrev = t0;
+  const lap = (k) => {
+    const t = performance.now();
+    times[k] = Math.round(t - tPrev);
+    tPrev = t;
+  };
   const { emitted, maps, outDir: es5Dir } = await compileCore(opts.tsconfig ?? BUILD.tsconfig, log);
+  lap('tsc');
   const bundled = await bundle(emitted, es5Dir, log);
+  lap('rollup');
   const minified = minify ? await minifyEs5(bundled) : bundled;
+  lap('terser');
   const finish = (code) => {
     const h = hoistFunctionDeclarations(code);
-    const n = repairNumberLiterals(h.code);
-    return { code: n.code, moved: h.moved, repaired: n.repaired };
+    const v = hoistVarDeclarations(h.code);
+    const n = repairNumberLiterals(v.code);
+    return { code: n.code, moved: h.moved, declared: v.declared, repaired: n.repaired };
   };
   const fin = finish(minified);
+  lap('passes');
   const outFile = join(outDir, BUILD.bundleName);
   const findings = checkSource(fin.code, relative(ROOT, outFile));
+  lap('check');
   if (findings.length) {
     const rejected = join(ROOT, 'build', 'core.rejected.js');
     writeAtomic(rejected, fin.code);
@@ -452,6 +523,7 @@ export async function buildFirmware(opts = {}) {
   const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
 
   const gtable = opts.tsconfig === undefined ? await buildGTable() : undefined;
+  lap('gtable');
   if (gtable) {
     written.gtable = join(outDir, BUILD.gtableName);
     writeAtomic(written.gtable, gtable);
@@ -459,7 +531,7 @@ export async function buildFirmware(opts = {}) {
   }
   const ms = Math.round(performance.now() - t0);
   // stages: the text before the last passes, for tests and for reading what each pass did.
-  return { written, sizes, moved: fin.moved, repaired: fin.repaired, ms, gtableSkipped: !gtable, stages: { bundled, minified, final: fin.code } };
+  return { written, sizes, times, moved: fin.moved, declared: fin.declared, repaired: fin.repaired, ms, gtableSkipped: !gtable, stages: { bundled, minified, final: fin.code } };
 }
 
 function parseArgs(argv) {
@@ -487,10 +559,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       process.stdout.write(
         rel(r.written.core) + ': bundle ' + kb(r.sizes.bundle) + ', ' + (o.minify ? 'minified ' : 'final ') + kb(r.sizes.minified) +
           ', gzip ' + kb(r.sizes.gzip) + '\n' +
-          '  hoisted ' + r.moved + ' function declaration' + (r.moved === 1 ? '' : 's') + ', repaired ' + r.repaired.length +
+          '  hoisted ' + r.moved + ' function declaration' + (r.moved === 1 ? '' : 's') + ' and ' + r.declared + ' var' + (r.declared === 1 ? '' : 's') + ', repaired ' + r.repaired.length +
           ' number literal' + (r.repaired.length === 1 ? '' : 's') + (r.repaired.length ? ' (' + r.repaired.map((x) => x.from + ' -> ' + x.to).join(', ') + ')' : '') + '\n' +
           (r.written.gtable ? rel(r.written.gtable) + ': ' + kb(r.sizes.gtable) + '\n' : '  G table: skipped (' + BUILD.gtableSource + ' does not exist yet)\n') +
-          '  done in ' + r.ms + ' ms\n');
+          '  done in ' + r.ms + ' ms (' + Object.entries(r.times).map(([k, v]) => k + ' ' + v).join(', ') + ')\n');
     }
   } catch (e) {
     process.stderr.write((e instanceof BuildError ? 'build-firmware: ' + e.message : e.stack) + '\n');

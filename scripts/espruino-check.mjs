@@ -291,15 +291,22 @@ export function espruinoExactNumberText(x) {
     if (k > 0 && k <= 22 && digits.length <= 15 && Number(digits) / 10 ** k === a)
       return '(' + wrap(digits + '/1' + '0'.repeat(k)) + ')';
   }
-  // Exact binary form: a = mant * 2^-k with an integer mantissa below 2^53.
+  // Exact binary form: a = mant * 2^e with an integer mantissa below 2^53; scaling by powers
+  // of two is exact, and 2^62 is the largest power Espruino's integer tokens hold exactly.
   let mant = a;
-  let k = 0;
-  while (mant !== Math.floor(mant) && k < 1074) {
+  let e = 0;
+  while (mant !== Math.floor(mant)) {
     mant *= 2;
-    k++;
+    e--;
   }
-  if (k <= 62) return '(' + wrap(mant + '/' + (2n ** BigInt(k)).toString()) + ')';
-  return undefined;
+  while (mant >= 2 ** 53) {
+    mant /= 2;
+    e++;
+  }
+  let t = String(mant);
+  for (let left = Math.abs(e); left > 0; left -= Math.min(left, 62))
+    t += (e < 0 ? '/' : '*') + (2n ** BigInt(Math.min(left, 62))).toString();
+  return '(' + wrap(t) + ')';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,11 +420,13 @@ const NODE_METHODS = (() => {
  * Checks `code` for constructs Espruino does not run (or runs differently).
  * @param {string} code
  * @param {string} [filename]
- * @param {{ accessors?: boolean, allowGlobals?: string[], assumeHoisted?: boolean }} [opts]
+ * @param {{ accessors?: boolean, allowGlobals?: string[], assumeHoisted?: boolean, knownMembers?: string[] }} [opts]
  *   accessors: false rejects get/set in object literals (Espruino on ESP32 runs them; builds
  *   with SAVE_ON_FLASH do not). allowGlobals: undeclared names to accept (e.g. imports of a
  *   module checked on its own). assumeHoisted: treat function declarations as if the build's
- *   hoisting pass had run (for checking code before it is bundled).
+ *   hoisting pass had run (for checking code before it is bundled). knownMembers: member
+ *   names defined elsewhere (other modules of the same bundle), so calls to them are not
+ *   taken for missing builtin methods.
  * @returns {{file: string, line: number, column: number, construct: string, message: string}[]}
  */
 export function checkSource(code, filename = '<input>', opts = {}) {
@@ -540,7 +549,7 @@ class Scope {
   }
 }
 
-function analyse(ast, code, report, opts, modern) {
+function analyse(ast, code, report, opts, modern, onRefs) {
   const allowGlobals = new Set(opts.allowGlobals ?? []);
   const rejectAccessors = opts.accessors === false;
   const assumeHoisted = opts.assumeHoisted === true;
@@ -549,7 +558,7 @@ function analyse(ast, code, report, opts, modern) {
   // declarations in allowed positions, member names the file defines itself.
   const iife = new Set();
   const topLevelFns = new Set();
-  const definedMembers = new Set();
+  const definedMembers = new Set(opts.knownMembers ?? []);
   walk.full(ast, (node) => {
     if (node.type === 'CallExpression' || node.type === 'NewExpression') {
       const c = node.callee;
@@ -632,7 +641,8 @@ function analyse(ast, code, report, opts, modern) {
     const obj = node.object;
     if (obj.type === 'Identifier' && name !== undefined && name !== 'prototype' && !st.scope.resolve(obj.name)) {
       const key = obj.name + '.' + name;
-      if ((underTypeof.has(node) || st.guarded.has(key) || st.guarded.has(obj.name)) && !POLICY.has(key)) return;
+      if (underTypeof.has(node)) return;
+      if ((st.guarded.has(key) || st.guarded.has(obj.name)) && !POLICY.has(key)) return;
       if (key in STATIC_RULES) return report(node.property.loc.start, key, STATIC_RULES[key]);
       if (STATIC_HOLDERS.has(obj.name) && !STATICS_OK.get(obj.name)?.has(name))
         return report(node.property.loc.start, key, key + ' is not a builtin that both Espruino 2v29 and Node have');
@@ -854,6 +864,8 @@ function analyse(ast, code, report, opts, modern) {
 
   walk.recursive(ast, { scope: globalScope, chain: [ast], guarded: new Set() }, visitors);
 
+  if (onRefs) return onRefs(refs);
+
   // Use before declaration. Espruino does not hoist: a name exists from the moment its `var`
   // or `function` statement runs. A reference runs during its scope's straight-line code when
   // no function boundary other than an immediately invoked one lies between them.
@@ -896,6 +908,42 @@ function analyse(ast, code, report, opts, modern) {
       for (const k2 of callsByFn.get(f) ?? []) stack.push(k2.fnDecl);
     }
   }
+}
+
+/** Member names `code` defines (object literal keys, `x.name =` assignments, class methods). */
+export function definedMemberNames(code) {
+  const ast = Parser.parse(code, { ecmaVersion: 'latest', sourceType: 'module', allowReserved: true });
+  const names = new Set();
+  walk.full(ast, (node) => {
+    if (node.type === 'Property' && !node.computed) names.add(node.key.type === 'Identifier' ? node.key.name : String(node.key.value));
+    if (node.type === 'MethodDefinition' && !node.computed && node.key.type === 'Identifier') names.add(node.key.name);
+    if (node.type === 'AssignmentExpression' && node.left.type === 'MemberExpression') {
+      const n = propName(node.left);
+      if (n) names.add(n);
+    }
+  });
+  return [...names];
+}
+
+/**
+ * For the build's var pass: per function (or the Program), the `var` names it references
+ * (anywhere, nested functions included) at a position above their first declaration. Declaring
+ * those at the top of the body is JavaScript's var hoisting written out; without it Espruino
+ * assigns such a name in an outer scope (or a new global) until the `var` statement runs.
+ * @returns {{ fn: object, names: string[] }[]} fn: the acorn Function or Program node
+ */
+export function lateVarDeclarations(code) {
+  const ast = Parser.parse(code, { ecmaVersion: 'latest', sourceType: 'script', locations: true, allowReserved: true });
+  const byFn = new Map();
+  analyse(ast, code, () => {}, {}, true, (refs) => {
+    for (const r of refs) {
+      if (!r.res || r.res.scope.kind !== 'function') continue;
+      const d = r.res.decl;
+      if (d.kind !== 'var' || d.pos <= r.pos) continue;
+      (byFn.get(r.res.scope.fn) ?? byFn.set(r.res.scope.fn, new Set()).get(r.res.scope.fn)).add(r.id.name);
+    }
+  });
+  return [...byFn].map(([fn, names]) => ({ fn, names: [...names].sort() }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -645,7 +645,7 @@ function newestMtime(dir: string): number {
   return t;
 }
 
-let bundled: Promise<Core> | undefined;
+const bundled = new Map<string, Promise<Core>>();
 
 /**
  * The core to test: the TypeScript modules, or with CORE=bundle the device bundle running in
@@ -656,7 +656,8 @@ export function coreUnderTest(env: NodeJS.ProcessEnv = process.env): Promise<Cor
   const mode = (env.CORE ?? 'ts').trim();
   if (mode === '' || mode === 'ts') return import('../../firmware/core/index.js');
   if (mode !== 'bundle') return Promise.reject(new Error('CORE expected "ts" or "bundle", got ' + JSON.stringify(mode)));
-  bundled ??= (async () => {
+  const key = env.CORE_BUNDLE || '';
+  if (!bundled.has(key)) bundled.set(key, (async () => {
     let path = env.CORE_BUNDLE;
     if (!path) {
       path = join(ROOT, 'dist/core.js');
@@ -674,6 +675,6 @@ export function coreUnderTest(env: NodeJS.ProcessEnv = process.env): Promise<Cor
     }
     const { core, context } = loadBundleInEspruinoVm(path);
     return createMembrane(context).fromVm(core) as Core;
-  })();
-  return bundled;
+  })());
+  return bundled.get(key)!;
 }
