@@ -11,8 +11,17 @@
 export const CHAIN_DEFAULTS = {
   /** Pending links held over all devices; beyond, the oldest is declared a gap and forgotten. */
   maxPendingLinks: 100000,
-  /** Batch hashes held per device; older ones are looked up in the store again when needed. */
-  maxKnownPerDevice: 4096,
+  /**
+   * Batch hashes held per device (~200 bytes each); older ones are looked up in the store
+   * again when needed (a primary-key read).
+   */
+  maxKnownPerDevice: 512,
+  /**
+   * Devices held; beyond, the least recently active one is forgotten and reloaded from the
+   * store when it sends again (its open links and gaps come back with it; a stateless store
+   * such as JSON lines cannot give them back).
+   */
+  maxDevices: 10000,
   /** Drop reports held per device for explaining gaps. */
   maxDropReportsPerDevice: 64,
   /** How long a predecessor may be late before its absence is reported as a gap. */
@@ -178,8 +187,26 @@ export function createChainTracker(opts: ChainOptions = {}): ChainTracker {
     if (!d) {
       d = { known: new Map(), watermark: 0, pending: new Map(), drops: [], lastSeq: 0, minSeq: 0, firstSeq: 0, accepted: 0 };
       devs.set(device, d);
+      if (devs.size > o.maxDevices) {
+        // Least recently active first: admit() moves a device to the end of the map.
+        const oldest = devs.keys().next().value as string;
+        if (oldest !== device) forget(oldest);
+      }
     }
     return d;
+  }
+
+  function forget(device: string): void {
+    const d = devs.get(device);
+    if (!d) return;
+    for (const p of [...d.pending.values()]) {
+      if (p.declared) {
+        if (p.explained) openExplained--;
+        else openUnexplained--;
+      }
+      removePending(p);
+    }
+    devs.delete(device);
   }
 
   function remember(d: Dev, seq: number, k: Known | null): void {
@@ -289,6 +316,10 @@ export function createChainTracker(opts: ChainOptions = {}): ChainTracker {
 
     admit(device, b) {
       const d = dev(device);
+      if (devs.size > 1) {
+        devs.delete(device); // most recently active last, for maxDevices
+        devs.set(device, d);
+      }
       const s = b.seq;
       const p = b.pseq;
       // Step 4: sequence.
@@ -374,18 +405,7 @@ export function createChainTracker(opts: ChainOptions = {}): ChainTracker {
       return events;
     },
 
-    forget(device) {
-      const d = devs.get(device);
-      if (!d) return;
-      for (const p of [...d.pending.values()]) {
-        if (p.declared) {
-          if (p.explained) openExplained--;
-          else openUnexplained--;
-        }
-        removePending(p);
-      }
-      devs.delete(device);
-    },
+    forget,
 
     lastSeq(device) {
       const d = devs.get(device);

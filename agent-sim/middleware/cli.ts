@@ -223,10 +223,12 @@ export async function main(argv: string[]): Promise<number> {
       log('error', 'registry reload failed, keeping the previous one: ' + (e as Error).message);
     }
   });
-  try {
-    await ingest.start();
-  } catch (e) {
-    log('error', (e as Error).message);
+  // A signal while still connecting stops at once (start() then rejects, which is expected).
+  const started = await Promise.race([ingest.start().then(() => undefined, (e: Error) => e), done.then(() => 'stopped' as const)]);
+  if (started === 'stopped') return done;
+  if (started) {
+    if (stopping) return done;
+    log('error', started.message);
     await stop('start failure');
     return 1;
   }

@@ -135,6 +135,8 @@ export function createIngest(opts: IngestOptions): Ingest {
   };
   let client: MqttClient | undefined;
   let connected = false;
+  /** Rejects a start() still waiting for its subscription when stop() comes first. */
+  let abortStart: ((e: Error) => void) | undefined;
   let tail: Promise<unknown> = Promise.resolve();
   let buffered: WriteUnit[] = [];
   /** Devices with units in `buffered`, to forget if the commit fails. */
@@ -314,9 +316,18 @@ export function createIngest(opts: IngestOptions): Ingest {
       if (connected) log('warn', 'disconnected from ' + o.brokerUrl);
       connected = false;
     });
-    c.on('error', (e) => log('error', 'mqtt: ' + e.message));
+    c.on('error', (e) => {
+      // Reconnecting every second to a dead broker must not flood the log either.
+      const a = logAllow('mqtt-error');
+      if (a.dropped) log('error', 'mqtt: ' + a.dropped + ' more errors in the last minute not logged');
+      if (a.ok) log('error', 'mqtt: ' + e.message);
+    });
     return new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('ingest: no subscription to ' + filter + ' within ' + o.connectTimeoutMs + ' ms')), o.connectTimeoutMs);
+      abortStart = (e) => {
+        clearTimeout(t);
+        reject(e);
+      };
       const sub = () => {
         c.subscribe(filter, { qos: 1 }, (e, granted) => {
           if (e) {
@@ -338,6 +349,8 @@ export function createIngest(opts: IngestOptions): Ingest {
   }
 
   async function stop(): Promise<void> {
+    if (abortStart) abortStart(new Error('ingest: stopped before the subscription was made'));
+    abortStart = undefined;
     for (const t of timers) clearInterval(t);
     timers.length = 0;
     const c = client;

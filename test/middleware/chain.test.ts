@@ -219,6 +219,24 @@ test('load: a snapshot from the store restores duplicates, open links and declar
   assert.deepEqual(t.stats().gaps, { explained: 0, unexplained: 0, filledLate: 1 });
 });
 
+test('bound: maxDevices forgets the least recently active device, at the limit exactly', () => {
+  const t = createChainTracker({ maxDevices: 2, gapGraceMs: 10 });
+  const a = chain('A', [1, 2, 3]);
+  const b = chain('B', [1, 2]);
+  const c = chain('C', [1]);
+  t.admit('A', a[0]);
+  t.admit('A', a[2]); // A waits for 2
+  t.admit('B', b[0]);
+  t.admit('A', { ...a[2] }); // duplicate, but A is now the most recent
+  assert.equal(t.stats().devices, 2);
+  t.admit('C', c[0]); // third device: B (least recent) goes
+  assert.deepEqual([t.loaded('A'), t.loaded('B'), t.loaded('C')], [true, false, true]);
+  t.admit('B', b[1]); // B comes back (a fresh state; the ingest reloads it from the store)
+  assert.deepEqual([t.loaded('A'), t.loaded('B'), t.loaded('C')], [false, true, true]);
+  assert.equal(t.stats().pendingLinks, 1, "A's pending link went with it; B now waits for 1");
+  assert.deepEqual(t.sweep(100).map((e) => [e.device, e.seq]), [['B', 1]]);
+});
+
 test('options are validated', () => {
   assert.throws(() => createChainTracker({ maxPendingLinks: -1 }), RangeError);
   assert.throws(() => createChainTracker({ gapGraceMs: 1.5 }), RangeError);

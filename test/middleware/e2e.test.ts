@@ -109,5 +109,12 @@ test('start() fails clearly when no broker answers', async () => {
   const ing = createIngest({ brokerUrl: 'mqtt://127.0.0.1:1', store, log: () => undefined, connectTimeoutMs: 300 });
   await assert.rejects(ing.start(), /no subscription to depin\/\+\/tele within 300 ms/);
   await ing.stop();
+  // stop() while start() still waits: start() rejects at once instead of at the timeout.
+  const ing2 = createIngest({ brokerUrl: 'mqtt://127.0.0.1:1', store, log: () => undefined, connectTimeoutMs: 60000 });
+  const t0 = Date.now();
+  const p = ing2.start();
+  await ing2.stop();
+  await assert.rejects(p, /stopped before the subscription/);
+  assert.ok(Date.now() - t0 < 5000);
   store.close();
 });

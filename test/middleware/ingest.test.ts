@@ -235,6 +235,22 @@ test('restart with a small load window: older batches are looked up in the store
   store.close();
 });
 
+test('a device forgotten at maxDevices is reloaded from the store with its open link', async () => {
+  const store = openSqliteStore(dbPath());
+  const ing = createIngest({ store, log: quiet, now, chain: { maxDevices: 1, gapGraceMs: 1000 } });
+  await ing.process(alice.topic(), A[0].message);
+  await ing.process(alice.topic(), A[2].message); // waits for 2
+  await ing.process(bob.topic(), B[0].message); // alice forgotten
+  assert.equal(ing.chain.loaded(alice.address), false);
+  const fake2 = testDevice(TEST_KEYS.alice);
+  fake2.next();
+  const cb = await ing.process(alice.topic(), fake2.next({ up: 1 }).message);
+  assert.equal(cb.status === 'rejected' && cb.reason, 'chain-break', 'the link 2 -> 3 came back from the store');
+  assert.equal((await ing.process(alice.topic(), A[1].message)).status, 'accepted');
+  assert.equal((await ing.process(alice.topic(), A[0].message)).status, 'duplicate');
+  store.close();
+});
+
 test('batched write mode: same rows, committed in groups', async () => {
   const store = openSqliteStore(dbPath());
   const ing = createIngest({ store, log: quiet, now, writeMode: 'batched', batchSize: 3 });
