@@ -3,9 +3,11 @@
 // Sequence numbers: reserved in blocks, not written ahead one by one. A write-ahead of every
 // number costs one flash record per batch; a reservation record "numbers below seqEnd may be
 // in use" costs one record per COUNTERS_DEFAULTS.seqBlock batches. After a reboot numbering
-// resumes at the persisted seqEnd, skipping whatever was left of the last block: a gap of at
-// most seqBlock - 1 numbers, and it always comes with a new boot counter, so a verifier can
-// tell a reboot gap from lost batches. A block is persisted before its first number is handed
+// resumes at the persisted seqEnd, skipping whatever was left of the last block: each boot
+// leaves a gap of at most seqBlock numbers (a whole block if it numbered nothing), and a gap
+// always comes with a new boot counter, so a verifier can tell a reboot gap from lost batches.
+// 64 keeps reservation writes at 1/64 record per batch while a gap stays well below one
+// batch per minute for an hour. A block is persisted before its first number is handed
 // out, so a power cut (even in the middle of that write) can never lead to a number being used
 // twice: a torn reservation was never used, and the previous one is still on flash.
 //
