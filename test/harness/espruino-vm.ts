@@ -639,18 +639,43 @@ function newestMtime(dir: string): number {
   let t = 0;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    const s = statSync(p);
-    t = Math.max(t, s.isDirectory() ? newestMtime(p) : name.endsWith('.ts') ? s.mtimeMs : 0);
+    const st = statSync(p);
+    t = Math.max(t, st.isDirectory() ? newestMtime(p) : name.endsWith('.ts') ? st.mtimeMs : 0);
   }
   return t;
+}
+
+/**
+ * Path of dist/core.js, built first when it is missing or older than anything it is made from
+ * (firmware/core/**\/*.ts, the build script, the checker). Tests share one build this way.
+ */
+export async function ensureBundle(): Promise<string> {
+  const path = join(ROOT, 'dist/core.js');
+  const inputs = Math.max(
+    newestMtime(join(ROOT, 'firmware/core')),
+    statSync(join(ROOT, 'scripts/build-firmware.mjs')).mtimeMs,
+    statSync(join(ROOT, 'scripts/espruino-check.mjs')).mtimeMs,
+  );
+  let fresh = false;
+  try {
+    fresh = statSync(path).mtimeMs >= inputs;
+  } catch {
+    fresh = false;
+  }
+  if (!fresh) {
+    // @ts-expect-error: plain .mjs module without type declarations
+    const { buildFirmware } = await import('../../scripts/build-firmware.mjs');
+    await buildFirmware({});
+  }
+  return path;
 }
 
 const bundled = new Map<string, Promise<Core>>();
 
 /**
  * The core to test: the TypeScript modules, or with CORE=bundle the device bundle running in
- * an Espruino-shaped vm context (built first when dist/core.js is missing or older than any
- * file under firmware/core; CORE_BUNDLE names another bundle file and skips the build).
+ * an Espruino-shaped vm context (see ensureBundle; CORE_BUNDLE names another bundle file and
+ * skips the build).
  */
 export function coreUnderTest(env: NodeJS.ProcessEnv = process.env): Promise<Core> {
   const mode = (env.CORE ?? 'ts').trim();
@@ -658,21 +683,7 @@ export function coreUnderTest(env: NodeJS.ProcessEnv = process.env): Promise<Cor
   if (mode !== 'bundle') return Promise.reject(new Error('CORE expected "ts" or "bundle", got ' + JSON.stringify(mode)));
   const key = env.CORE_BUNDLE || '';
   if (!bundled.has(key)) bundled.set(key, (async () => {
-    let path = env.CORE_BUNDLE;
-    if (!path) {
-      path = join(ROOT, 'dist/core.js');
-      let stale = true;
-      try {
-        stale = statSync(path).mtimeMs < newestMtime(join(ROOT, 'firmware/core'));
-      } catch {
-        stale = true;
-      }
-      if (stale) {
-        // @ts-expect-error: plain .mjs module without type declarations
-        const { buildFirmware } = await import('../../scripts/build-firmware.mjs');
-        await buildFirmware({});
-      }
-    }
+    const path = env.CORE_BUNDLE || (await ensureBundle());
     const { core, context } = loadBundleInEspruinoVm(path);
     return createMembrane(context).fromVm(core) as Core;
   })());
