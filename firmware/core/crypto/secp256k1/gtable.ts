@@ -233,11 +233,12 @@ export function combStep(st: CombState): boolean {
   // top = 0: the digit is minus the entry with all bits flipped.
   idx ^= (top - 1) & 255;
   loadEntry(st.tab, idx, st.x, st.y);
-  if (!top) feNeg(st.y, st.y);
-  if (j === SPACING - 1) jacSetAffine(st.r, st.x, st.y);
-  else {
+  if (j === SPACING - 1) {
+    if (!top) feNeg(st.y, st.y);
+    jacSetAffine(st.r, st.x, st.y);
+  } else {
     jacDouble(st.r);
-    jacAddAffine(st.r, st.x, st.y);
+    jacAddAffine(st.r, st.x, st.y, 2 * top - 1);
   }
   st.j = j - 1;
   return st.j < 0;

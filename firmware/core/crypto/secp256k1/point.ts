@@ -107,10 +107,11 @@ export function jacDouble(p: Jac): void {
 }
 
 /**
- * p += (x2, y2) in place (madd-2004-hmv, 8M + 3S). No special cases: when p is infinity or
- * p = +-(x2, y2) the result has Z = 0 (see the header comment).
+ * p += (x2, sy * y2) in place, sy = 1 or -1 (madd-2004-hmv, 8M + 3S; the sign costs nothing:
+ * it goes into R = sy S2 - Y1). No special cases: when p is infinity or p = +-(x2, y2) the
+ * result has Z = 0 (see the header comment).
  */
-export function jacAddAffine(p: Jac, x2: Fe, y2: Fe): void {
+export function jacAddAffine(p: Jac, x2: Fe, y2: Fe, sy: number): void {
   const X = p.x;
   const Y = p.y;
   const Z = p.z;
@@ -123,7 +124,7 @@ export function jacAddAffine(p: Jac, x2: Fe, y2: Fe): void {
   feMul(h, h, x2); // U2
   feMul(r, r, y2); // S2
   feSub(h, h, X); // H = U2 - X1
-  feSub(r, r, Y); // R = S2 - Y1
+  feLin(r, r, sy, Y, 1); // R = +-S2 - Y1
   feMul(Z, Z, h);
   feSqr(v, h);
   feMul(hhh, v, h);

@@ -16,7 +16,7 @@ const M16 = 0xffff;
 const N_LIMBS = new Int32Array([0x4141, 0xd036, 0x5e8c, 0xbfd2, 0xa03b, 0xaf48, 0xdce6, 0xbaae,
   0xfffe, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff]);
 /** c = 2^256 - n (129 bits). */
-const C_LIMBS = new Float64Array([0xbebf, 0x2fc9, 0xa173, 0x402d, 0x5fc4, 0x50b7, 0x2319, 0x4551, 0x0001]);
+const C_LIMBS = new Int32Array([0xbebf, 0x2fc9, 0xa173, 0x402d, 0x5fc4, 0x50b7, 0x2319, 0x4551, 0x0001]);
 /** floor(n / 2): s above it is "high" (BIP 62 / noble lowS). */
 const HALF_N = new Int32Array([0x20a0, 0x681b, 0x2f46, 0xdfe9, 0x501d, 0x57a4, 0x6e73, 0x5d57,
   0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0x7fff]);
@@ -29,7 +29,11 @@ export const N_INFO: ModInfo = modInfo(N_LIMBS);
 const COLS = new Float64Array(31);
 /** Wide value in 16-bit limbs: 32 limbs for a product, 2 spare for folds. */
 const W = new Float64Array(34);
-const W2 = new Float64Array(34);
+const FOLD_COLS = new Float64Array(31);
+const HI = new Int32Array(LIMBS);
+/** c padded to 16 limbs, as the second operand of the fold products. */
+const C16 = new Int32Array(LIMBS);
+C16.set(C_LIMBS);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -144,23 +148,20 @@ export function scHalf(r: Fe, a: Fe): Fe {
 }
 
 /**
- * w (normalised 16-bit limbs, `len` of them) mod n into r. Folds the limbs above 2^256 with c
- * until nothing is left above, then subtracts n once if needed. w is clobbered.
+ * w (normalised 16-bit limbs, `len` of them) mod n into r: folds the limbs above 2^256 with c
+ * (w = L + H 2^256 = L + H c), one 16 x 16 product each (native columns when installed), until
+ * nothing is left above; then subtracts n once if needed. w is clobbered.
  */
 function reduceWide(r: Fe, w: Float64Array, len: number): Fe {
   while (len > LIMBS) {
     const hi = len - LIMBS;
-    const t = W2;
-    const tl = hi + 9 > LIMBS ? hi + 9 + 1 : LIMBS + 1;
-    t.fill(0, 0, tl + 1);
-    for (let i = 0; i < LIMBS; i++) t[i] = w[i];
-    for (let i = 0; i < hi; i++) {
-      const h = w[LIMBS + i];
-      for (let j = 0; j < 9; j++) t[i + j] += h * C_LIMBS[j];
-    }
+    for (let i = 0; i < LIMBS; i++) HI[i] = i < hi ? w[LIMBS + i] : 0;
+    mulCols(FOLD_COLS, HI, C16);
+    // H c has at most hi + 9 limbs; one more for the carry of the sum.
+    const tl = hi + 9 > LIMBS ? hi + 10 : LIMBS + 1;
     let c = 0;
     for (let i = 0; i < tl; i++) {
-      const x = t[i] + c;
+      const x = (i < LIMBS ? w[i] : 0) + FOLD_COLS[i] + c;
       w[i] = x & M16;
       c = (x / 65536) | 0;
     }
