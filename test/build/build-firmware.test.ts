@@ -10,9 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-// @ts-expect-error: plain .mjs modules without type declarations
 import { checkSource } from '../../scripts/espruino-check.mjs';
-// @ts-expect-error: plain .mjs modules without type declarations
 import { BUILD, buildFirmware } from '../../scripts/build-firmware.mjs';
 import { createMembrane, loadBundleInEspruinoVm } from '../harness/espruino-vm.js';
 import * as sampleTs from './fixtures/sample-core/index.js';

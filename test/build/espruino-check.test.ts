@@ -9,9 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-// @ts-expect-error: plain .mjs modules without type declarations
 import { checkRegex, checkSource, espruinoExactNumberText, espruinoNumberValue, formatFinding } from '../../scripts/espruino-check.mjs';
-// @ts-expect-error: plain .mjs modules without type declarations
 import { hoistFunctionDeclarations, repairNumberLiterals } from '../../scripts/build-firmware.mjs';
 import { ensureBundle } from '../harness/espruino-vm.js';
 

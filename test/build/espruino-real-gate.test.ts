@@ -10,9 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-// @ts-expect-error: plain .mjs modules without type declarations
 import { ESPRUINO_BUILTINS } from '../../scripts/espruino-check.mjs';
-// @ts-expect-error: plain .mjs modules without type declarations
 import { buildFirmware } from '../../scripts/build-firmware.mjs';
 import { runEspruino, skipReason } from '../harness/espruino-real.js';
 import { ensureBundle } from '../harness/espruino-vm.js';

@@ -32,7 +32,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import vm from 'node:vm';
-// @ts-expect-error: plain .mjs module without type declarations
 import { ESPRUINO_BUILTINS } from '../../scripts/espruino-check.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -663,7 +662,6 @@ export async function ensureBundle(): Promise<string> {
     fresh = false;
   }
   if (!fresh) {
-    // @ts-expect-error: plain .mjs module without type declarations
     const { buildFirmware } = await import('../../scripts/build-firmware.mjs');
     await buildFirmware({});
   }
