@@ -87,6 +87,8 @@ export interface FlashStats {
   writeCalls: number;
   /** Bytes programmed: data, file headers, and live files copied by compactions. */
   bytesWritten: number;
+  /** The part of bytesWritten that compactions copied. */
+  compactedBytes: number;
   /** Files trashed by erase() or replaced by a write. */
   fileErases: number;
   compactions: number;
@@ -171,7 +173,7 @@ export class FlashStorage implements Storage {
   /** Bytes from the start of the area to the end of the last file (live + trash). */
   private end = 0;
   private garbage = 0;
-  private wear = { writeCalls: 0, bytesWritten: 0, fileErases: 0, compactions: 0, pageErases: 0, notErased: 0, powerCuts: 0 };
+  private wear = { writeCalls: 0, bytesWritten: 0, compactedBytes: 0, fileErases: 0, compactions: 0, pageErases: 0, notErased: 0, powerCuts: 0 };
   private steps = 0;
   /** Steps left before the torn one; 0 when no cut is armed. */
   private armed = 0;
@@ -344,6 +346,7 @@ export class FlashStorage implements Storage {
     let live = 0;
     for (const f of this.files.values()) live += footprint(f.length);
     this.wear.bytesWritten += live;
+    this.wear.compactedBytes += live;
     this.wear.pageErases += Math.ceil(this.end / this.pageBytes);
     this.wear.compactions++;
     this.end = live;
@@ -415,6 +418,7 @@ export class FlashStorage implements Storage {
     this.end += footprint(f.length);
     this.wear.fileErases--;
     this.wear.bytesWritten += footprint(f.length);
+    this.wear.compactedBytes += footprint(f.length);
   }
 
   // ---- Host directory mirror ------------------------------------------------------------------

@@ -130,7 +130,8 @@ export interface OutboxStats {
   depth: number;
   /** Batch bytes waiting. */
   bytes: number;
-  /** Flash occupied now (segments + meta files, file headers included). */
+  /** Flash held now: segments plus both meta files (counted as reserved even before they
+   *  are first written), Espruino file headers included; never more than maxBytes. */
   flashBytes: number;
   segments: number;
   maxSegments: number;
@@ -782,6 +783,11 @@ export class Outbox {
       for (let i = 0; i < this.n; i++) if (this.eSeg[this.h + i] === this.sNo[s0]) k = i + 1;
       this.dropOldest(k);
     }
+    // Normally the new head is created first (its header then carries the next id), and a dead
+    // old head is erased after. When the flash is short of room, erase the dead head first (its
+    // erase persists the id floors) so its space can be reused.
+    const h = this.ns - 1;
+    if (h >= 0 && this.sLive[h] === 0 && this.storage.getFree() < fileFootprint(this.config.segmentBytes)) this.eraseSegment(h);
     this.createSegment();
     // The previous head, now an ordinary segment, goes at once if all its batches are acked.
     if (this.ns >= 2 && this.sLive[this.ns - 2] === 0) this.eraseSegment(this.ns - 2);
