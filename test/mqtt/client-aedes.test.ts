@@ -123,7 +123,9 @@ test('aedes via a proxy that goes silent: keep-alive declares the link dead and 
   const t0 = Date.now();
   await waitFor('dead link detected', () => client.stats.disconnects.keepalive_timeout === 1, 4000);
   const took = Date.now() - t0;
-  assert.ok(took <= 1300 + 300 + 300, 'detected in ' + took + ' ms (keep-alive 1 s + ping timeout 0.3 s)');
+  // Keep-alive 1 s + ping timeout 0.3 s, with slack for a loaded machine; TCP alone would take minutes.
+  assert.ok(took <= 3000, 'detected in ' + took + ' ms');
+  t.diagnostic('dead link detected in ' + took + ' ms');
   await waitFor('CONNECTED again', () => client.state === 'CONNECTED', 3000);
   assert.equal(client.stats.reconnects, 1);
   let ok = false;
@@ -146,9 +148,9 @@ test('a fake broker sending malformed bytes: clean error, counted, reconnect, no
     });
   });
   t.after(() => fake.close());
-  const { client, host } = ours({ port: fake.port }, { keepAliveS: 1 });
+  const { client, host } = ours({ port: fake.port }, { keepAliveS: 1, pingTimeoutMs: 2000 });
   client.start();
-  await waitFor('CONNECTED on the third connection', () => client.state === 'CONNECTED' && fake.connections() === 3, 4000);
+  await waitFor('CONNECTED after two malformed connections', () => client.state === 'CONNECTED' && fake.connections() >= 3, 6000);
   assert.equal(client.stats.malformed, 2);
   assert.equal(client.stats.disconnects.malformed, 2);
   assert.ok(host.logs.some((l) => l.includes('[MQTT-2.2.2-1]')), host.logs.join('\n'));

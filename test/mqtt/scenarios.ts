@@ -96,7 +96,8 @@ export async function retainedAndWill(t: Target): Promise<void> {
   const base = uniq('status');
   const tap = tappedFactory();
   const will = { topic: base + '/will', payload: Uint8Array.of(0, 0xff, 1), qos: 1 as const, retain: false };
-  const { client } = ours(t, { will }, tap.factory);
+  // A short keep-alive so the client notices the cut below and reconnects quickly.
+  const { client } = ours(t, { will, keepAliveS: 1, pingTimeoutMs: 300 }, tap.factory);
   client.start();
   await waitFor('CONNECTED', () => client.state === 'CONNECTED');
   let acked = false;
@@ -115,7 +116,7 @@ export async function retainedAndWill(t: Target): Promise<void> {
   await waitFor('Will', () => got.some((g) => g.topic === will.topic), 4000);
   assert.deepEqual([...(got.find((g) => g.topic === will.topic) as Got).payload], [0, 0xff, 1]);
   // A clean stop() sends DISCONNECT: no Will this time.
-  await waitFor('reconnected', () => client.state === 'CONNECTED', 5000);
+  await waitFor('reconnected', () => client.stats.connects === 2 && client.state === 'CONNECTED', 5000);
   const before = got.filter((g) => g.topic === will.topic).length;
   client.stop();
   await sleep(300);

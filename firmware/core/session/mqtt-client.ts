@@ -284,9 +284,9 @@ export class MqttClient {
   /** Send DISCONNECT when connected, close, and stay DISCONNECTED. Queued publishes are kept. */
   stop(): void {
     if (this.state === 'DISCONNECTED') return;
+    if (this.state === 'CONNECTED') this.send({ type: 'disconnect' }); // a failed write schedules a retry, cleared next
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (this.state === 'CONNECTED') this.send({ type: 'disconnect' });
     if (this.conn) this.fail('stopped', 'stop()');
     else this.setState('DISCONNECTED', 'stop()');
   }
