@@ -188,6 +188,11 @@ const MODERN = {
   StaticBlock: 'static block', Super: 'super',
 };
 
+// Constructs only the ES-latest re-parse can report: one of them explains a failed ES5 parse.
+const SYNTAX_CONSTRUCTS = new Set([...Object.values(MODERN), 'class', 'async', 'generator', 'let', 'const', 'computed key',
+  'method shorthand', 'shorthand property', '**', '??', 'default value', 'destructuring', 'rest element', 'catch binding',
+  'numeric separator']);
+
 // ---------------------------------------------------------------------------------------------
 // Numbers as Espruino reads them (src/jslex.c, src/jsutils.c). Integer tokens (decimal digits,
 // 0x/0o/0b) go through stringToIntWithRadix into a C `long long` (exact, but wrapping at 2^63)
@@ -444,14 +449,11 @@ export function checkSource(code, filename = '<input>', opts = {}) {
     } catch {
       latest = undefined;
     }
-    if (latest) {
-      const before = findings.length;
-      analyse(latest, code, report, opts, true);
-      if (findings.length > before) return sortFindings(findings);
-    }
-    const loc = e.loc ?? { line: 1, column: 0 };
-    report(loc, 'syntax', 'not ECMAScript 5: ' + e.message.replace(/ \(\d+:\d+\)$/, ''));
-    return findings;
+    if (latest) analyse(latest, code, report, opts, true);
+    // Unless a newer construct was named, report acorn's ES5 error itself.
+    if (!findings.some((f) => SYNTAX_CONSTRUCTS.has(f.construct) || f.message.startsWith('BigInt literal')))
+      report(e.loc ?? { line: 1, column: 0 }, 'syntax', 'not ECMAScript 5: ' + e.message.replace(/ \(\d+:\d+\)$/, ''));
+    return sortFindings(findings);
   }
   analyse(ast, code, report, opts, false);
   return sortFindings(findings);
@@ -680,6 +682,7 @@ function analyse(ast, code, report, opts, modern, onRefs) {
       return;
     }
     if (typeof node.value === 'number') {
+      if (node.raw.includes('_')) return report(node.loc.start, 'numeric separator', node.raw + ': not ECMAScript 5');
       const v = espruinoNumberValue(node.raw);
       if (v === undefined)
         report(node.loc.start, 'number literal', node.raw + ' overflows the 64-bit integer Espruino parses it into');
@@ -721,6 +724,7 @@ function analyse(ast, code, report, opts, modern, onRefs) {
       c(node.body, st);
     },
     CatchClause(node, st, c) {
+      if (!node.param) report(node.loc.start, 'catch binding', 'catch without a binding is not ECMAScript 5');
       const scope = new Scope(st.scope, st.scope.fn, 'catch');
       for (const id of patternIds(node.param)) scope.declare(id.name, -1, id, 'catch');
       c(node.body, { ...st, scope }, 'Statement');
