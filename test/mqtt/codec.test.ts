@@ -375,3 +375,18 @@ test('wrong types at the public boundary are TypeErrors naming the field', () =>
   isType(() => createParser({ maxPacketSize: 10, onPacket() {} }).push([1, 2] as any), 'chunk');
   isType(() => decode('x' as any), 'chunk');
 });
+
+test('where String.fromCharCode truncates (Espruino), wide characters in topics decode as ?', () => {
+  const real = String.fromCharCode;
+  const utf8 = VALID.find((v) => v.name === 'PUBLISH with a multi-byte UTF-8 topic')!;
+  String.fromCharCode = (...codes: number[]) => real(...codes.map((c) => c & 255));
+  try {
+    assert.equal((decode(utf8.bytes) as any).topic, '\u00fc/?');
+    const emoji = encode({ type: 'publish', topic: 'a/\u{1F600}/\u00e9', payload: new Uint8Array(0), qos: 0, retain: false, dup: false });
+    assert.equal((decode(emoji) as any).topic, 'a/?/\u00e9');
+    for (const v of INVALID.filter((x) => x.clause === 'MQTT-1.5.3-1')) throwsCode(() => decode(v.bytes), 'E_MQTT_MALFORMED', 'MQTT-1.5.3-1');
+  } finally {
+    String.fromCharCode = real;
+  }
+  assert.equal((decode(utf8.bytes) as any).topic, '\u00fc/\u20ac');
+});

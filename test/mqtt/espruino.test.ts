@@ -68,6 +68,7 @@ INVALID.forEach(function (v) {
   try { M.decode(unhex(v.hex)); fail('accepted ' + v.name); }
   catch (e) { if (e.code !== 'E_MQTT_MALFORMED' || e.message.indexOf('[' + v.clause + ']') !== 0) fail(v.name + ': ' + e.code + ' ' + e.message); else out.invalid++; }
 });
+out.wideTopic = M.decode(unhex(VALID.filter(function (v) { return v.name === '${UTF8_VECTOR}'; })[0].hex)).topic;
 // Timing: encode + decode of a 256-byte QoS 1 PUBLISH.
 var payload = new Uint8Array(256);
 for (var i = 0; i < 256; i++) payload[i] = i;
@@ -182,6 +183,7 @@ test('on Espruino: vectors, every split, invalid inputs, and a live session agai
   assert.equal(out.vectors, VALID.length);
   assert.equal(out.splits, VALID.reduce((n, v) => n + v.bytes.length + 1, 0));
   assert.equal(out.invalid, INVALID.length);
+  assert.equal(out.wideTopic, '\u00fc/?', 'a topic beyond U+00FF decodes lossily there instead of killing the link');
   assert.equal(out.state, 'CONNECTED', stdout);
   assert.equal(out.stats.connects, 1);
   assert.equal(out.stats.malformed, 0);
@@ -199,7 +201,7 @@ test('on Espruino: vectors, every split, invalid inputs, and a live session agai
 
 test('on Espruino: a non-ASCII topic round-trips', {
   timeout: 60000,
-  todo: 'util/bytes utf8Decode builds characters with String.fromCharCode, which keeps only the low 8 bits on Espruino 2v29',
+  todo: "String.fromCharCode keeps only the low byte on Espruino 2v29: characters above U+00FF in topics decode as '?'",
 }, async (t) => {
   if (skip) return t.skip(skip);
   const { out } = await espruinoRun();

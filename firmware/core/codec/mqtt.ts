@@ -4,12 +4,9 @@
 // Clause ids such as [MQTT-2.2.2-1] are the spec's normative statements; plain section numbers
 // (MQTT 2.2.3) cite rules the spec states without an id.
 
-import { err, abytes, aint } from '../util/errors.js';
+import { err, abytes, aint, RANGE_ERROR } from '../util/errors.js';
 import type { CodedError } from '../util/errors.js';
 import { utf8Encode, utf8Decode } from '../util/bytes.js';
-
-/** Espruino 2v29 has no RangeError global (naming it there throws): fall back to Error. */
-const RANGE_ERROR: ErrorConstructor = typeof RangeError !== 'undefined' ? RangeError : Error;
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -400,8 +397,41 @@ function rdBytes(r: In): Uint8Array {
   r.o += n;
   return v;
 }
+/** U+0100 in UTF-8: decodes where strings hold wide characters, fails where they are truncated. */
+const WIDE_PROBE = new Uint8Array([0xc4, 0x80]);
+
+/**
+ * Strict UTF-8 decode for platforms whose String.fromCharCode keeps only the low byte
+ * (Espruino on ESP32): characters above U+00FF become '?'. Refusing such a topic instead would
+ * drop the connection, and the broker would redeliver the same message after every reconnect.
+ * Ill-formed input is still undefined.
+ */
+function narrowText(b: Uint8Array): string | undefined {
+  let s = '';
+  for (let i = 0; i < b.length; ) {
+    const c = b[i++];
+    if (c < 0x80) {
+      s += String.fromCharCode(c);
+      continue;
+    }
+    const need = (c & 0xe0) === 0xc0 ? 1 : (c & 0xf0) === 0xe0 ? 2 : (c & 0xf8) === 0xf0 ? 3 : 0;
+    if (need === 0 || i + need > b.length) return undefined;
+    let cp = c & (0x3f >> need);
+    for (let k = 0; k < need; k++) {
+      const d = b[i++];
+      if ((d & 0xc0) !== 0x80) return undefined;
+      cp = (cp << 6) | (d & 63);
+    }
+    if (cp < (need === 1 ? 0x80 : need === 2 ? 0x800 : 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return undefined;
+    s += cp <= 0xff ? String.fromCharCode(cp) : '?';
+  }
+  return s;
+}
+
 function rdStr(r: In, what: string): string {
-  const s = utf8Decode(rdBytes(r));
+  const b = rdBytes(r);
+  let s = utf8Decode(b);
+  if (s === undefined && utf8Decode(WIDE_PROBE) === undefined) s = narrowText(b);
   if (s === undefined) throw malformed(RULE.UTF8, r.name + ' ' + what);
   if (s.indexOf('\u0000') >= 0) throw malformed(RULE.NUL, r.name + ' ' + what);
   return s;

@@ -26,12 +26,9 @@
 // subscriptions survive reconnects and stop()/start().
 
 import type { Clock, Entropy, Log, Socket, SocketFactory, TimerHandle, Timers } from '../host.js';
-import { err, abytes, aint } from '../util/errors.js';
+import { err, abytes, aint, RANGE_ERROR } from '../util/errors.js';
 import { createParser, encode, CONNACK_CODES, SUBACK_FAILURE } from '../codec/mqtt.js';
 import type { ConnectPacket, Packet, Parser, PublishPacket } from '../codec/mqtt.js';
-
-/** Espruino 2v29 has no RangeError global (naming it there throws): fall back to Error. */
-const RANGE_ERROR: ErrorConstructor = typeof RangeError !== 'undefined' ? RangeError : Error;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
