@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { crc32 as zcrc } from 'node:zlib';
 import {
-  crc32, frame, checkFrame, scanFrames, frameSpan, StateLog, readRange, putF64, getF64, putU32, getU32,
+  crc32, crc32Portable, installCrc32, frame, checkFrame, scanFrames, frameSpan, StateLog, readRange, putF64, getF64, putU32, getU32,
   SCAN_BAD, SCAN_END, FRAME_MAX_PAYLOAD,
 } from '../../firmware/core/session/flash-log.js';
 import { FlashStorage } from '../../agent-sim/platform/flash-storage.js';
@@ -40,6 +40,44 @@ test('crc32: agrees with zlib.crc32 on random data and sub-ranges', () => {
     const s = Math.floor(n / 3);
     const e = n - Math.floor(n / 5);
     assert.equal(crc32(b, s, e), zcrc(b.subarray(s, e)), 'range ' + s + '..' + e);
+  }
+});
+
+test('installCrc32: a correct native slot is used; a wrong one is refused and changes nothing', () => {
+  let calls = 0;
+  const good = (b: Uint8Array) => {
+    calls++;
+    return zcrc(b);
+  };
+  try {
+    installCrc32(good);
+    const b = fromHex('00112233445566');
+    calls = 0;
+    assert.equal(crc32(b, 1, 5), crc32Portable(b, 1, 5));
+    assert.equal(calls, 1);
+    installCrc32(undefined);
+    const bad: [string, (b: Uint8Array) => number][] = [
+      ['ignores the view offset', (b) => zcrc(new Uint8Array(b.buffer, 0, b.length))],
+      ['returns a signed int', (b) => zcrc(b) | 0],
+      ['returns a string', (b) => String(zcrc(b)) as unknown as number],
+      ['another CRC (CRC-32C style init)', (b) => zcrc(b, 1)],
+    ];
+    for (const [why, fn] of bad) {
+      if (why === 'returns a signed int') {
+        // Signed results are accepted: crc32() normalises with >>> 0.
+        installCrc32(fn);
+        assert.equal(crc32(fromHex('ffffffff')), zcrc(fromHex('ffffffff')));
+        installCrc32(undefined);
+        continue;
+      }
+      assert.throws(() => installCrc32(fn), { code: 'E_CRC32_SLOT' } as object, why);
+      calls = 0;
+      crc32(fromHex('01'));
+      assert.equal(calls, 0);
+    }
+    assert.throws(() => installCrc32(5 as unknown as (b: Uint8Array) => number), { name: 'TypeError' });
+  } finally {
+    installCrc32(undefined);
   }
 });
 

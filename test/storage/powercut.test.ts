@@ -75,9 +75,9 @@ const SCENARIOS: [string, Scenario, Partial<OutboxConfig>?][] = [
   [
     'boot counter and sequence reservation across reboots',
     (m) => {
-      for (let b = 0; b < 5; b++) {
+      for (let b = 0; b < 6; b++) {
         m.start(0);
-        for (let i = 0; i < 6; i++) m.nextSeq();
+        for (let i = 0; i < 3 + 2 * b; i++) m.nextSeq();
       }
     },
   ],

@@ -50,17 +50,22 @@ export const SCAN_BAD = -2;
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, init and final xor 0xFFFFFFFF).
-// Check value: crc32("123456789") = 0xCBF43926 (the "CRC-32" entry of the Williams/Greg Cook
-// catalogue). A 16-entry nibble table instead of the usual 256 entries: 64 bytes of RAM on the
-// device for two table steps per byte.
+// Check value: crc32("123456789") = 0xCBF43926 (the CRC-32/ISO-HDLC entry of the Williams/Greg
+// Cook catalogue). Portable version: a 16-entry nibble table (64 bytes of RAM, two steps per
+// byte). It costs ~5 us per byte in Espruino's Linux build, so a boot that checks a full outbox
+// (~90 KB of frames) would take seconds on an ESP32; Espruino's native E.CRC32 computes the
+// same CRC (src/jswrap_espruino.c jswrap_espruino_CRC32: init ~0, poly 0xEDB88320, result ~crc)
+// and a platform installs it with installCrc32(). Slot contract: fn(bytes) -> the CRC-32 of
+// bytes[0 .. length) of that view (honouring its byteOffset) as a number; it must not keep or
+// modify `bytes`. Espruino: installCrc32(function (b) { return E.CRC32(b); }).
 
 const CRC_NIBBLE = new Uint32Array([
   0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
   0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c, 0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
 ]);
 
-/** CRC-32 of b[start, end) as an unsigned 32-bit number. */
-export function crc32(b: Uint8Array, start?: number, end?: number): number {
+/** Portable CRC-32 of b[start, end) as an unsigned 32-bit number (the slot's reference). */
+export function crc32Portable(b: Uint8Array, start?: number, end?: number): number {
   const s = start === undefined ? 0 : start;
   const e = end === undefined ? b.length : end;
   let c = -1;
@@ -70,6 +75,43 @@ export function crc32(b: Uint8Array, start?: number, end?: number): number {
     c = (c >>> 4) ^ CRC_NIBBLE[c & 15];
   }
   return (c ^ -1) >>> 0;
+}
+
+let crcSlot: ((b: Uint8Array) => number) | undefined;
+
+/** CRC-32 of b[start, end): through the installed native slot if there is one. */
+export function crc32(b: Uint8Array, start?: number, end?: number): number {
+  if (crcSlot === undefined) return crc32Portable(b, start, end);
+  const s = start === undefined ? 0 : start;
+  const e = end === undefined ? b.length : end;
+  return crcSlot(s === 0 && e === b.length ? b : b.subarray(s, e)) >>> 0;
+}
+
+/**
+ * Install a native CRC-32 after checking it against the portable one on known inputs (empty,
+ * the catalogue check string, erased flash, and a view into a larger buffer); throws
+ * E_CRC32_SLOT and keeps the portable version if any answer differs. undefined uninstalls.
+ */
+export function installCrc32(fn: ((b: Uint8Array) => number) | undefined): void {
+  if (fn === undefined) {
+    crcSlot = undefined;
+    return;
+  }
+  if (typeof fn !== 'function') throw err('E_TYPE', '"fn" expected a function, got ' + typeof fn, TypeError);
+  const big = new Uint8Array(300);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 255;
+  const check = new Uint8Array([0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39]);
+  const erased = new Uint8Array(64);
+  for (let i = 0; i < erased.length; i++) erased[i] = ERASED;
+  const cases = [new Uint8Array(0), check, erased, big.subarray(17, 250)];
+  for (let i = 0; i < cases.length; i++) {
+    const want = crc32Portable(cases[i]);
+    const got = fn(cases[i]);
+    if (typeof got !== 'number' || got >>> 0 !== want)
+      throw err('E_CRC32_SLOT', 'crc32 slot: known answer ' + i + ' expected ' + want + ', got ' + String(got));
+  }
+  if (crc32Portable(check) !== 0xcbf43926) throw err('E_CRC32_SLOT', 'crc32: portable check value wrong');
+  crcSlot = fn;
 }
 
 // ---------------------------------------------------------------------------------------------
