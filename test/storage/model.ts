@@ -148,8 +148,10 @@ export class Model {
     const ob = this.ob!;
     const r = this.guard({ kind: 'ack', id }, () => ob.ack(id));
     assert.equal(r, this.live.has(id), 'ack(' + id + ') result');
-    this.live.delete(id);
-    this.gone.add(id);
+    if (r) {
+      this.live.delete(id);
+      this.gone.add(id);
+    }
   }
 
   nextSeq(): number {

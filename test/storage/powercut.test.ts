@@ -215,3 +215,58 @@ for (const [name, scenario, ob] of SCENARIOS) {
     t.diagnostic(steps + ' write steps, each cut 3 ways (random, none, all bytes written)');
   });
 }
+
+test('random workloads with random power cuts (20 seeds x 400 operations)', (t) => {
+  let cuts = 0;
+  let ops = 0;
+  for (let seed = 1; seed <= 20; seed++) {
+    let x = seed * 2654435761;
+    const rnd = (n: number) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const fs = new FlashStorage({ seed, capacity: 64 * 1024 });
+    const m = new Model(fs, seed % 2 ? OB : OB_ROOMY, CT);
+    const boot = () => {
+      for (;;) {
+        try {
+          m.start(ops);
+          return;
+        } catch (e) {
+          if (!isPowerCut(e)) throw e;
+          cuts++;
+          fs.reboot();
+        }
+      }
+    };
+    withCut(seed, boot);
+    for (let i = 0; i < 400; i++, ops++) {
+      if (rnd(30) === 0) fs.cutPowerAfter(1 + rnd(3));
+      withCut(seed * 1000 + i, () => {
+        try {
+          const r = rnd(100);
+          const live = [...m.live.keys()];
+          if (r < 45) m.batch(i, 1 + rnd(100), ops);
+          else if (r < 80 && live.length) m.ack(live[rnd(Math.min(live.length, 4))]);
+          else if (r < 83) m.ack(m.maxId + 1 + rnd(5));
+          else if (r < 86) m.confirmDrops();
+          else if (r < 95) m.add(rnd(7), ops);
+          else if (r < 97) m.tick(ops + 100);
+          else m.start(ops);
+        } catch (e) {
+          if (!isPowerCut(e)) throw e;
+          cuts++;
+          fs.reboot();
+          boot();
+        }
+      });
+    }
+    fs.disarm();
+    withCut(seed, () => afterPhase(m));
+    assert.equal(fs.stats().notErased, 0);
+  }
+  t.diagnostic(ops + ' operations, ' + cuts + ' power cuts, all invariants held');
+  assert.ok(cuts > 100);
+});
