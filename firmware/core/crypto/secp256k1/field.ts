@@ -5,11 +5,12 @@
 // value congruent mod p but not necessarily below p (or even below 2^256). feNormalize() gives
 // the canonical form; only serialisation, comparisons and the inversion need it.
 //
-// Why 16-bit limbs: a column of a product is a sum of 16 products below 2^34, so it stays an
-// exact double (< 2^38), and the fold by 2^256 = 2^32 + 977 (mod p) can run on raw columns
-// (977 * 2^38 < 2^48) before any carry. That fold is what makes 16-bit limbs beat wider ones on
-// Espruino. Carries use `x & 0xffff` and `(x / 65536) | 0`: both are exact for 0 <= x < 2^53 in
-// JavaScript and in Espruino (doubles convert to int32 through a 64-bit integer, jsvar.c).
+// Why 16-bit limbs: with limbs below LOOSE a column of a product is a sum of 16 products below
+// 2^32.4, an exact double below 2^36.4, and the fold by 2^256 = 2^32 + 977 (mod p) can run on
+// raw columns (979 * 2^36.4 < 2^46.3) before any carry. That fold is what makes 16-bit limbs beat
+// wider ones on Espruino. Carries use `x & 0xffff` (exact for 0 <= x < 2^53: JavaScript's ToInt32,
+// and Espruino converts doubles to int32 through a 64-bit integer, jsvar.c) and `(x / 65536) | 0`
+// (exact while x / 65536 < 2^31, i.e. x < 2^47: the reason for the LOOSE bound).
 //
 // Products: with a native dot product installed (installConvolve(E.convolve)), each of the 31
 // columns is one native call on a reversed, zero-padded copy of the second operand; otherwise

@@ -203,6 +203,10 @@ export function createSignJob(msgHash: Uint8Array, priv: Uint8Array, opts?: Sign
     bn.fill(0);
     bp.fill(0);
     comb.u.fill(0);
+    // 1 / k, and the blinded inverse it came from.
+    t.fill(0);
+    ninv.d.fill(0);
+    ninv.e.fill(0);
   }
 
   function run(): void {
