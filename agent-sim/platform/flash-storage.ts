@@ -198,8 +198,9 @@ export class FlashStorage implements Storage {
     this.checkName(name);
     const f = this.files.get(name);
     if (!f) return undefined;
+    // As jsfReadFile: offset clipped to the file, a length <= 0 (or none) reads to the end.
     const s = Math.min(Math.max(offset ?? 0, 0), f.length);
-    const e = length === undefined ? f.length : Math.min(s + Math.max(length, 0), f.length);
+    const e = length === undefined || length <= 0 ? f.length : Math.min(s + length, f.length);
     return f.slice(s, e);
   }
 

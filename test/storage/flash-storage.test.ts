@@ -42,6 +42,19 @@ test("Espruino's documented example (jswrap_storage.c write): preallocate, fill,
   assert.equal(hex(fs.read('a')), '20');
 });
 
+test('read(name, offset, length) as jsfReadFile: clipped, length <= 0 reads to the end, copies', () => {
+  const fs = new FlashStorage({ capacity: 4096 });
+  fs.write('r', fromHex('0011223344'));
+  assert.equal(hex(fs.read('r', 1, 2)), '1122');
+  assert.equal(hex(fs.read('r', 3, 0)), '3344');
+  assert.equal(hex(fs.read('r', 3, 99)), '3344');
+  assert.equal(hex(fs.read('r', 9, 1)), '');
+  assert.equal(fs.read('none', 0, 1), undefined);
+  const r = fs.read('r')!;
+  r[0] = 0x99;
+  assert.equal(hex(fs.read('r')), '0011223344', 'callers cannot change flash through a read');
+});
+
 test('offset writes: only into erased bytes (strict, like the device), AND semantics otherwise', () => {
   const fs = new FlashStorage({ capacity: 4096 });
   fs.write('f', fromHex('f0'), 0, 4);

@@ -34,12 +34,20 @@
 // meta record whose dropThrough id covers them, adds their number to the persisted `dropped`
 // counter and widens the pending drop report { count, firstSeq, lastSeq }, which the agent puts
 // (signed) into its next batch and then confirms with confirmDropReport().
-// Compaction: when all segments the budget allows exist, a non-head segment at least half of
-// whose entry bytes are acked is copied (its live frames, verbatim) into the head if they fit,
-// and erased, so garbage from out-of-order acks does not force drops.
+// Compaction (at the start of a push): when all segments the budget allows exist, a non-head
+// segment at least half of whose entry bytes are acked is copied (its live frames, verbatim)
+// into the head if they fit, and erased, so garbage from out-of-order acks does not force drops.
+// A cut between copy and erase leaves two copies of a batch; recovery keeps the newer one and
+// makes an ack on either copy hold for both.
+//
+// Boot: every segment is read and every frame's CRC checked; the index then holds at most
+// maxEntries batches (more, found after a config change, are dropped by the policy). The
+// segments and the meta log bound the work; a platform should install a native CRC-32
+// (flash-log.ts installCrc32) because a portable one makes this seconds on an ESP32.
 //
 // RAM: an index of 13 bytes per waiting batch (typed arrays, capacity maxEntries) and a few
-// numbers per segment; payloads stay on flash and are read back by peek().
+// numbers per segment; payloads stay on flash and are read back by peek() (each read is
+// CRC-checked again, so a batch damaged on flash is never handed out).
 
 import { err, abytes, aint, describe } from '../util/errors.js';
 import type { Storage } from '../host.js';
