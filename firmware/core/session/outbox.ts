@@ -397,9 +397,7 @@ export class Outbox {
     const p = this.find(id);
     if (p < 0) return false;
     const s = this.segIndex(this.eSeg[p]);
-    const mark = new Uint8Array(1);
-    mark[0] = ACKED;
-    this.storage.write(this.segName(this.sNo[s]), mark, SEG_MAP_OFF + this.eSlot[p]);
+    this.writeAck(this.sNo[s], this.eSlot[p]);
     this.sLive[s]--;
     this.sLiveBytes[s] -= frameSpan(ENTRY_META + this.eLen[p]);
     this.remove(p);
