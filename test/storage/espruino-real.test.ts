@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { rollup } from 'rollup';
 import { runEspruino, skipReason } from '../harness/espruino-real.js';
+import { checkSource, formatFinding } from '../../scripts/espruino-check.mjs';
 import { FlashStorage } from '../../agent-sim/platform/flash-storage.js';
 import { Outbox } from '../../firmware/core/session/outbox.js';
 import { Counters } from '../../firmware/core/session/counters.js';
@@ -25,7 +26,7 @@ const SESSION = join(ROOT, 'firmware/core/session');
 async function bundle(): Promise<string> {
   const entry = join(SESSION, '__entry.ts');
   const sources: Record<string, string> = {
-    [entry]: "export { Outbox } from './outbox.js';\nexport { Counters } from './counters.js';\nexport { installCrc32 } from './flash-log.js';\n",
+    [entry]: "export * from './outbox.js';\nexport * from './counters.js';\nexport * from './flash-log.js';\n",
   };
   const b = await rollup({
     input: entry,
@@ -75,6 +76,9 @@ for (var i = 0; i < 25; i++) {
   if (i % 3 === 2) ob.ack(ob.peek(1)[0].id);
   if (i % 8 === 7) out('i ' + i + ' id ' + id + ' seq ' + seq + ' depth ' + ob.depth() + ' free ' + storage.getFree());
 }
+try { ob.push(new Uint8Array(101), { boot: 1, seq: 1, t: 0 }); } catch (e) { out('err ' + e.code + ' ' + e.message); }
+try { ob.ack('x'); } catch (e) { out('err ' + e.code + ' ' + e.message); }
+try { c.add(0, -1, 0); } catch (e) { out('err ' + e.code + ' ' + e.message); }
 var r = ob.dropReport();
 if (r) out('report ' + r.count + ' ' + r.firstSeq + '..' + r.lastSeq);
 if (c.boot() === 2 && r) ob.confirmDropReport(r);
@@ -112,6 +116,11 @@ function out(s) { print('OUT ' + s); }
 `;
 
 const skip = skipReason();
+
+test('the ES5 bundle of flash-log, counters and outbox passes the Espruino gate (scripts/espruino-check.mjs)', async () => {
+  const findings = checkSource(await bundle(), 'session-storage.js');
+  assert.equal(findings.map(formatFinding).join('\n'), '');
+});
 
 test('Outbox and Counters on real Espruino Storage match the simulator byte for byte over 3 boots', { skip, timeout: 120_000 }, async (t) => {
   const code = await bundle();

@@ -36,7 +36,7 @@
 //   off 10  f64*n totals
 // (framed as [tag][len][rc u32][state][crc32], see flash-log.ts).
 
-import { err, aint, describe } from '../util/errors.js';
+import { err, aint, describe, RANGE_ERROR } from '../util/errors.js';
 import type { Storage } from '../host.js';
 import { StateLog, getU32, putU32, getF64, putF64, FRAME_OVERHEAD, checkName } from './flash-log.js';
 
@@ -97,7 +97,7 @@ export interface CountersStats {
 
 function num(name: string, v: unknown, min: number): number {
   if (typeof v !== 'number' || v !== v || v < min || v === Infinity)
-    throw err('E_RANGE', '"' + name + '" expected a finite number >= ' + min + ', got ' + (typeof v === 'number' ? String(v) : describe(v)), RangeError);
+    throw err('E_RANGE', '"' + name + '" expected a finite number >= ' + min + ', got ' + (typeof v === 'number' ? String(v) : describe(v)), RANGE_ERROR);
   return v;
 }
 

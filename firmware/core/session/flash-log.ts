@@ -21,7 +21,7 @@
 // them would need to know where they end). That costs the rest of one file per power cut, which
 // is rare, and keeps the rule simple: write only into bytes known to be erased.
 
-import { err } from '../util/errors.js';
+import { err, RANGE_ERROR } from '../util/errors.js';
 import type { Storage } from '../host.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -158,9 +158,9 @@ export function frameSpan(payloadLen: number): number {
 
 /** Build a frame around `payload` (the padding is not part of it: it stays erased). */
 export function frame(tag: number, payload: Uint8Array): Uint8Array {
-  if (tag < 0 || tag > 0xfe || Math.floor(tag) !== tag) throw err('E_RANGE', '"tag" expected 0..254, got ' + tag, RangeError);
+  if (tag < 0 || tag > 0xfe || Math.floor(tag) !== tag) throw err('E_RANGE', '"tag" expected 0..254, got ' + tag, RANGE_ERROR);
   if (payload.length > FRAME_MAX_PAYLOAD)
-    throw err('E_LENGTH', '"payload" expected at most ' + FRAME_MAX_PAYLOAD + ' bytes, got ' + payload.length, RangeError);
+    throw err('E_LENGTH', '"payload" expected at most ' + FRAME_MAX_PAYLOAD + ' bytes, got ' + payload.length, RANGE_ERROR);
   const n = payload.length;
   const out = new Uint8Array(FRAME_OVERHEAD + n);
   out[0] = tag;
@@ -231,7 +231,7 @@ export function scanFrames(b: Uint8Array, start: number, end: number, onFrame: (
 /** Reject a file name Espruino would refuse, before any write is attempted. */
 export function checkName(what: string, name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > STORAGE_MAX_NAME)
-    throw err('E_NAME', '"' + what + '" expected a Storage file name of 1..' + STORAGE_MAX_NAME + ' chars, got ' + JSON.stringify(name), RangeError);
+    throw err('E_NAME', '"' + what + '" expected a Storage file name of 1..' + STORAGE_MAX_NAME + ' chars, got ' + JSON.stringify(name), RANGE_ERROR);
   return name;
 }
 
@@ -334,7 +334,7 @@ export class StateLog {
   /** Persist `state`; throws whatever the storage throws (the previous state then still holds). */
   save(state: Uint8Array): void {
     if (state.length > this.maxState())
-      throw err('E_LENGTH', '"state" expected at most ' + this.maxState() + ' bytes, got ' + state.length, RangeError);
+      throw err('E_LENGTH', '"state" expected at most ' + this.maxState() + ' bytes, got ' + state.length, RANGE_ERROR);
     const payload = new Uint8Array(STATE_RC + state.length);
     // rc grows on every attempt, also a failed one: a frame that reached flash in full although
     // the call threw must not share its rc with the next one.

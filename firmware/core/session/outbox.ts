@@ -49,7 +49,7 @@
 // numbers per segment; payloads stay on flash and are read back by peek() (each read is
 // CRC-checked again, so a batch damaged on flash is never handed out).
 
-import { err, abytes, aint, describe } from '../util/errors.js';
+import { err, abytes, aint, describe, RANGE_ERROR } from '../util/errors.js';
 import type { Storage } from '../host.js';
 import {
   StateLog, frame, checkFrame, scanFrames, framePayloadLen, frameSpan, alignUp, readRange, checkName,
@@ -183,18 +183,18 @@ export function outboxConfig(c?: Partial<OutboxConfig>): OutboxConfig {
   checkName('prefix', r.prefix + '4294967295');
   checkName('metaFile', r.metaFile + '0');
   if (r.metaFile.indexOf(r.prefix) === 0 || r.prefix.indexOf(r.metaFile) === 0)
-    throw err('E_NAME', '"prefix" and "metaFile" must not start with one another, got ' + JSON.stringify(r.prefix) + ' and ' + JSON.stringify(r.metaFile), RangeError);
+    throw err('E_NAME', '"prefix" and "metaFile" must not start with one another, got ' + JSON.stringify(r.prefix) + ' and ' + JSON.stringify(r.metaFile), RANGE_ERROR);
   aint('segmentSlots', r.segmentSlots, 1, 255);
   aint('maxBatchBytes', r.maxBatchBytes, 1, FRAME_MAX_PAYLOAD - ENTRY_META);
   const minSeg = alignUp(SEG_MAP_OFF + r.segmentSlots) + frameSpan(ENTRY_META + r.maxBatchBytes);
   if (typeof r.segmentBytes === 'number' && r.segmentBytes < minSeg)
-    throw err('E_RANGE', '"segmentBytes" must hold the header, ' + r.segmentSlots + ' ack slots and one batch of maxBatchBytes (' + r.maxBatchBytes + '): at least ' + minSeg + ', got ' + r.segmentBytes, RangeError);
+    throw err('E_RANGE', '"segmentBytes" must hold the header, ' + r.segmentSlots + ' ack slots and one batch of maxBatchBytes (' + r.maxBatchBytes + '): at least ' + minSeg + ', got ' + r.segmentBytes, RANGE_ERROR);
   aint('segmentBytes', r.segmentBytes, minSeg, 0xfffc);
   aint('metaFileBytes', r.metaFileBytes, 2 * frameSpan(4 + META_LEN), 0xffff);
   aint('maxEntries', r.maxEntries, 1, 0xffff);
   const minBytes = 2 * fileFootprint(r.metaFileBytes) + 2 * fileFootprint(r.segmentBytes);
   if (typeof r.maxBytes === 'number' && r.maxBytes < minBytes)
-    throw err('E_RANGE', '"maxBytes" must hold both meta files and at least 2 segments: at least ' + minBytes + ', got ' + r.maxBytes, RangeError);
+    throw err('E_RANGE', '"maxBytes" must hold both meta files and at least 2 segments: at least ' + minBytes + ', got ' + r.maxBytes, RANGE_ERROR);
   aint('maxBytes', r.maxBytes, minBytes, 0x7fffffff);
   return r;
 }
@@ -341,12 +341,12 @@ export class Outbox {
     abytes('bytes', bytes);
     const c = this.config;
     if (bytes.length < 1 || bytes.length > c.maxBatchBytes)
-      throw err('E_LENGTH', '"bytes" expected 1..' + c.maxBatchBytes + ' bytes (maxBatchBytes), got ' + bytes.length, RangeError);
+      throw err('E_LENGTH', '"bytes" expected 1..' + c.maxBatchBytes + ' bytes (maxBatchBytes), got ' + bytes.length, RANGE_ERROR);
     if (!meta || typeof meta !== 'object') throw err('E_TYPE', '"meta" expected an object {boot, seq, t}, got ' + describe(meta), TypeError);
     aint('meta.boot', meta.boot, 0, U32);
     aint('meta.seq', meta.seq, 0, U32);
     if (typeof meta.t !== 'number' || meta.t !== meta.t || meta.t < 0 || meta.t === Infinity)
-      throw err('E_RANGE', '"meta.t" expected a finite number >= 0, got ' + (typeof meta.t === 'number' ? String(meta.t) : describe(meta.t)), RangeError);
+      throw err('E_RANGE', '"meta.t" expected a finite number >= 0, got ' + (typeof meta.t === 'number' ? String(meta.t) : describe(meta.t)), RANGE_ERROR);
     if (this.nextId >= U32) throw err('E_EXHAUSTED', 'outbox ids exhausted');
 
     if (this.n >= c.maxEntries) this.dropOldest(this.n - c.maxEntries + 1);
@@ -448,7 +448,7 @@ export class Outbox {
     aint('report.count', r.count, 1, m.reportCount > 0 ? m.reportCount : 1);
     aint('report.lastSeq', r.lastSeq, 0, U32);
     if (m.reportCount === 0 || r.lastSeq < m.reportFirstSeq || r.lastSeq > m.reportLastSeq)
-      throw err('E_RANGE', '"report" does not match the pending drop report ' + JSON.stringify(this.dropReport() || null), RangeError);
+      throw err('E_RANGE', '"report" does not match the pending drop report ' + JSON.stringify(this.dropReport() || null), RANGE_ERROR);
     const next = copyMeta(m);
     next.reportCount = m.reportCount - r.count;
     if (next.reportCount === 0) next.reportFirstSeq = next.reportLastSeq = 0;
