@@ -55,6 +55,8 @@ export interface IngestOptions {
   connectTimeoutMs?: number;
   log?: (level: LogLevel, msg: string) => void;
   now?: () => number;
+  /** Called with every message's outcome (per-device accounting in the simulator and tests). */
+  onOutcome?: (o: Outcome, topic: string | undefined) => void;
 }
 
 export type Outcome =
@@ -250,7 +252,9 @@ export function createIngest(opts: IngestOptions): Ingest {
 
   function process(topic: string | undefined, bytes: Uint8Array, receivedAtMs?: number): Promise<Outcome> {
     const at = receivedAtMs === undefined ? now() : receivedAtMs;
-    return enqueue(() => handle(topic, bytes, at));
+    const p = enqueue(() => handle(topic, bytes, at));
+    const hook = opts.onOutcome;
+    return hook ? p.then((o) => (hook(o, topic), o)) : p;
   }
 
   function sweep(): Promise<void> {

@@ -8,7 +8,6 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, delimiter } from 'node:path';
-import { Aedes } from 'aedes';
 
 /** A port the OS reports free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {
@@ -37,61 +36,8 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
 // ---------------------------------------------------------------------------------------------
 // aedes, in process
 
-export interface AedesHandle {
-  url: string;
-  port: number;
-  /** The live broker; replaced by restart(). */
-  broker: Aedes;
-  /** Stop the broker and drop every client connection. */
-  close(): Promise<void>;
-  /** Close, then start a fresh broker (no retained state) on the same port. */
-  restart(opts?: { downMs?: number }): Promise<void>;
-}
-
-/** `setup` runs on every broker instance (also after restart), e.g. to attach hooks. */
-export async function startAedes(opts: { port?: number; setup?: (b: Aedes) => void } = {}): Promise<AedesHandle> {
-  let port = opts.port ?? 0;
-  let server: net.Server | undefined;
-  let sockets = new Set<net.Socket>();
-
-  async function up(): Promise<Aedes> {
-    const broker = await Aedes.createBroker();
-    opts.setup?.(broker);
-    const srv = net.createServer((s) => {
-      sockets.add(s);
-      s.once('close', () => sockets.delete(s));
-      broker.handle(s);
-    });
-    await new Promise<void>((ok, fail) => srv.once('error', fail).listen(port, '127.0.0.1', ok));
-    port = (srv.address() as net.AddressInfo).port;
-    server = srv;
-    return broker;
-  }
-
-  async function down(broker: Aedes): Promise<void> {
-    const srv = server;
-    server = undefined;
-    await new Promise<void>((ok) => broker.close(() => ok()));
-    for (const s of sockets) s.destroy();
-    sockets = new Set();
-    if (srv) await new Promise<void>((ok) => srv.close(() => ok()));
-  }
-
-  const h: AedesHandle = {
-    url: '',
-    port: 0,
-    broker: await up(),
-    close: () => down(h.broker),
-    async restart(r = {}) {
-      await down(h.broker);
-      await new Promise((ok) => setTimeout(ok, r.downMs ?? 0));
-      h.broker = await up();
-    },
-  };
-  h.port = port;
-  h.url = 'mqtt://127.0.0.1:' + port;
-  return h;
-}
+// The in-process broker is product code (agent-sim's default broker); tests use the same one.
+export { startEmbeddedBroker as startAedes, type EmbeddedBroker as AedesHandle } from '../../agent-sim/embedded-broker.js';
 
 // ---------------------------------------------------------------------------------------------
 // Mosquitto, as a child process

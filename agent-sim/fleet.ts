@@ -1,0 +1,200 @@
+// A fleet of simulated devices: each is the core Agent on a Node host with its own flash
+// directory (keys and counters survive runs), provisioned into the middleware's registry, plus
+// the accounting a person wants at the end: what each device sealed, what the broker
+// acknowledged, what the verifier accepted, rejected or saw twice, and what is unaccounted for.
+import { mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, type AgentConfig } from '../firmware/core/session/agent.js';
+import { installSha256 } from '../firmware/core/crypto/sha256.js';
+import { toHex } from '../firmware/core/util/bytes.js';
+import { createNodeHost, nodeSha256, quietLog } from './platform/host.js';
+import { FlashStorage } from './platform/flash-storage.js';
+import { sourcesFor, DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
+import { readRegistry, writeRegistry, addDevice, type Registry } from './middleware/registry.js';
+import type { Outcome } from './middleware/ingest.js';
+
+// The simulator runs the device's code; the native SHA-256 slot is what the device uses too.
+installSha256(nodeSha256);
+
+export interface DeviceSpec {
+  label: string;
+  kind: DeviceKind;
+  seed: number;
+}
+
+export interface FleetConfig {
+  dataDir: string;
+  brokerHost: string;
+  brokerPort: number;
+  prefix: string;
+  intervalMs: number;
+  batchMaxReadings: number;
+  batchMaxAgeMs: number;
+  /** Overrides for every device's agent config (bounds, outbox, reconnect ...). */
+  agent?: Partial<AgentConfig>;
+  operators?: string[];
+}
+
+export class SimDevice {
+  readonly spec: DeviceSpec;
+  readonly dir: string;
+  readonly storage: FlashStorage;
+  agent!: Agent;
+  boots = 0;
+  private readonly fleet: FleetConfig;
+  /** Totals over every boot of this run (an agent's own stats restart with it). */
+  private past = { batches: 0, acked: 0, bytes: 0 };
+
+  constructor(fleet: FleetConfig, spec: DeviceSpec) {
+    this.fleet = fleet;
+    this.spec = spec;
+    this.dir = join(fleet.dataDir, 'devices', spec.label);
+    mkdirSync(this.dir, { recursive: true });
+    this.storage = new FlashStorage({ dir: this.dir });
+    this.boot();
+  }
+
+  /** Power on: a new Agent over the same flash, as a reboot does. */
+  boot(): Agent {
+    const f = this.fleet;
+    const host = createNodeHost({ storage: this.storage, log: quietLog('warn', this.spec.label + ' '), freeMemory: 120_000 });
+    const cfg: AgentConfig = {
+      prefix: f.prefix,
+      broker: { host: f.brokerHost, port: f.brokerPort, keepAliveS: 10, reconnect: { minMs: 200, maxMs: 3000, factor: 2 } },
+      batchMaxReadings: f.batchMaxReadings,
+      batchMaxAgeMs: f.batchMaxAgeMs,
+      maxPendingReadings: 512,
+      publishWindow: 4,
+      operators: f.operators ?? [],
+      firmware: 'depin-agent/0.1.0 (sim)',
+      board: 'sim-' + this.spec.kind,
+      ...f.agent,
+    };
+    this.agent = new Agent(host, cfg, sourcesFor(this.spec.kind, this.spec.seed, f.intervalMs, () => Date.now()));
+    this.boots++;
+    return this.agent;
+  }
+
+  start(): void {
+    this.agent.start();
+  }
+
+  /** A clean shutdown: pending readings sealed first, then the link closed. */
+  stop(): void {
+    this.agent.stop();
+  }
+
+  /** Power cut: everything in RAM is gone; only the flash survives. */
+  powerCut(): void {
+    this.keepTotals();
+    this.agent.stop();
+  }
+
+  reboot(): void {
+    this.powerCut();
+    this.boot();
+    this.start();
+  }
+
+  totals(): { batches: number; acked: number; bytes: number } {
+    const s = this.agent.stats();
+    return { batches: this.past.batches + s.batches, acked: this.past.acked + s.acked, bytes: this.past.bytes + s.bytesSealed };
+  }
+
+  private keepTotals(): void {
+    const s = this.agent.stats();
+    this.past = { batches: this.past.batches + s.batches, acked: this.past.acked + s.acked, bytes: this.past.bytes + s.bytesSealed };
+  }
+}
+
+/** Devices of mixed kinds, labelled dev-000, dev-001, ... */
+export function fleetSpecs(n: number, seed: number, kinds: DeviceKind[] = DEVICE_KINDS): DeviceSpec[] {
+  const out: DeviceSpec[] = [];
+  for (let i = 0; i < n; i++) out.push({ label: 'dev-' + String(i).padStart(3, '0'), kind: kinds[i % kinds.length], seed: seed * 100003 + i });
+  return out;
+}
+
+/** Adds the devices' public keys to the registry file (provisioning), keeping existing entries. */
+export function provision(registryPath: string, devices: SimDevice[]): Registry {
+  const reg: Registry = existsSync(registryPath) ? readRegistry(registryPath) : { devices: [] };
+  for (const d of devices) {
+    const addr = d.agent.addressHex;
+    if (!reg.devices.some((e) => e.address === addr)) addDevice(reg, { publicKey: toHex(d.agent.publicKey), label: d.spec.label });
+  }
+  writeRegistry(registryPath, reg);
+  return reg;
+}
+
+/** Per-device view of the middleware's verdicts, fed by the ingest's onOutcome hook. */
+export class Tally {
+  readonly byDevice = new Map<string, { accepted: Set<number>; duplicates: number; rejected: number }>();
+  rejectedUnknown = 0;
+
+  onOutcome = (o: Outcome): void => {
+    if (o.status === 'rejected' && !o.kid) {
+      this.rejectedUnknown++;
+      return;
+    }
+    const d = this.entry(o.kid as string);
+    if (o.status === 'accepted') d.accepted.add(o.seq);
+    else if (o.status === 'duplicate') d.duplicates++;
+    else d.rejected++;
+  };
+
+  entry(kid: string) {
+    let d = this.byDevice.get(kid);
+    if (!d) this.byDevice.set(kid, (d = { accepted: new Set(), duplicates: 0, rejected: 0 }));
+    return d;
+  }
+}
+
+export interface DeviceRow {
+  device: string;
+  kind: string;
+  address: string;
+  boots: number;
+  sealed: number;
+  acked: number;
+  verified: number;
+  rejected: number;
+  duplicates: number;
+  queued: number;
+  dropped: number;
+  /** Sealed batches neither verified, nor still queued, nor reported dropped by the device. */
+  lost: number;
+  bytes: number;
+}
+
+export function deviceRows(devices: SimDevice[], tally: Tally): DeviceRow[] {
+  return devices.map((d) => {
+    const s = d.agent.stats();
+    const t = d.totals();
+    const v = tally.entry(d.agent.addressHex);
+    const queued = s.queue;
+    const dropped = s.dropped;
+    return {
+      device: d.spec.label,
+      kind: d.spec.kind,
+      address: d.agent.addressHex.slice(0, 10) + '..',
+      boots: d.boots,
+      sealed: t.batches,
+      acked: t.acked,
+      verified: v.accepted.size,
+      rejected: v.rejected,
+      duplicates: v.duplicates,
+      queued,
+      dropped,
+      lost: Math.max(0, t.batches - v.accepted.size - queued - dropped),
+      bytes: t.bytes,
+    };
+  });
+}
+
+/** A plain-text table with right-aligned numbers. */
+export function formatTable(rows: Record<string, string | number>[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const cols = Object.keys(rows[0]);
+  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => (typeof rows[0][cols[i]] === 'number' ? v.padStart(w[i]) : v.padEnd(w[i]))).join('  ');
+  return [line(cols), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map((r) => line(cols.map((c) => String(r[c]))))].join('\n');
+}
