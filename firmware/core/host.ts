@@ -53,20 +53,22 @@ export interface Socket {
 export type SocketFactory = (opts: SocketOptions) => Socket;
 
 /**
- * Flash storage with Espruino's rules (src/jswrap_storage.c): named files, names <= 28 chars;
- * a file is written whole, or preallocated with `size` (filled 0xFF) and then written at offsets
- * only into still-erased bytes (flash can only clear bits). Replaced files become garbage until
- * compact(). Implementations must be crash-consistent per call: a power cut during write()
- * leaves either the old file, or (for offset writes) a prefix of the new bytes.
+ * Flash storage with Espruino's rules (src/jswrap_storage.c): named files, names <= 28 chars
+ * (Espruino silently truncates longer ones: core checks names first). A write with no offset or
+ * offset 0 creates or replaces the file, preallocated to `size` bytes filled with 0xFF when
+ * `size` is given; a write at offset > 0 goes into the existing file, only into still-erased
+ * bytes (flash can only clear bits). Replaced files become garbage until compact().
+ * Power cuts: an offset write may leave a prefix of its bytes; a replace may leave the old file,
+ * no file at all, or the new file holding only the start of its data (Espruino erases the old
+ * copy first). Core's flash logs (session/flash-log.ts) are built for exactly that.
  */
 export interface Storage {
-  read(name: string): Uint8Array | undefined;
-  /**
-   * offset undefined: replace the whole file with `data` (size = max(size, data.length)).
-   * offset given on an existing file: write `data` at `offset` into erased bytes.
-   */
+  /** The file, or `length` bytes from `offset` (Espruino's Storage.read(name, offset, length)). */
+  read(name: string, offset?: number, length?: number): Uint8Array | undefined;
+  /** See above. Throws on failure (the Espruino adapter turns write()'s false into an error). */
   write(name: string, data: Uint8Array, offset?: number, size?: number): void;
   erase(name: string): void;
+  /** Names starting with `prefix` (the Espruino adapter filters itself: Espruino takes a RegExp). */
   list(prefix?: string): string[];
   /** Bytes free for new files (after a compact()). */
   getFree(): number;

@@ -26,3 +26,15 @@ export { encodePack, decodePack } from './telemetry/senml.js';
 export {
   addressFromPublicKey, deviceAddress, signingHash, payloadHash, createSealJob, seal, openEnvelope,
 } from './telemetry/envelope.js';
+
+// MQTT 3.1.1: pure codec and the session client
+export { encode as mqttEncode, decode as mqttDecode, createParser as createMqttParser, CONNACK_CODES } from './codec/mqtt.js';
+export { MqttClient, MQTT_CLIENT_DEFAULTS } from './session/mqtt-client.js';
+
+// Persistent state on flash
+export { Outbox, OUTBOX_DEFAULTS } from './session/outbox.js';
+export { Counters, COUNTERS_DEFAULTS } from './session/counters.js';
+export { StateLog, crc32, installCrc32 } from './session/flash-log.js';
+
+// The agent loop
+export { Agent, AGENT_DEFAULTS, encodeCommand, loadOrCreateKey } from './session/agent.js';
