@@ -2,7 +2,7 @@
 // agent-sim: run simulated DePIN devices (the real core agent on Node) against an MQTT broker,
 // with the verifying middleware in the same process, and print what happened to every batch.
 import { parseArgs } from 'node:util';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { SimDevice, fleetSpecs, provision, Tally, deviceRows, formatTable, type FleetConfig } from './fleet.js';
@@ -20,8 +20,9 @@ Options (run; demo takes them too):
   --devices N        number of devices (default 5)
   --kinds LIST       device kinds, comma separated: energy,air,hotspot (default all three, round robin)
   --duration S       seconds of sampling (default 30)
-  --broker URL       mqtt://host:port of an existing broker (default: an embedded broker on a
-                     free loopback port)
+  --broker URL       mqtt://host:port or mqtts://host:port of an existing broker (default: an
+                     embedded broker on a free loopback port)
+  --ca FILE          PEM CA that signed an mqtts broker's certificate
   --prefix P         topic prefix (default depin)
   --interval-ms MS   sampling interval of every source (default 1000)
   --batch N          readings per batch (default 24)
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
         kinds: { type: 'string' },
         duration: { type: 'string' },
         broker: { type: 'string' },
+        ca: { type: 'string' },
         prefix: { type: 'string' },
         'interval-ms': { type: 'string' },
         batch: { type: 'string' },
@@ -99,11 +101,22 @@ async function main(argv: string[]): Promise<number> {
     url = broker.url;
   }
   const u = new URL(url);
-  if (u.protocol !== 'mqtt:') fail('--broker: only mqtt:// URLs (got ' + u.protocol + ')');
+  if (u.protocol !== 'mqtt:' && u.protocol !== 'mqtts:') fail('--broker: mqtt:// or mqtts:// URLs only (got ' + u.protocol + ')');
+  const tls = u.protocol === 'mqtts:';
+  let ca: string | undefined;
+  if (v.ca) {
+    try {
+      ca = readFileSync(v.ca, 'utf8');
+    } catch (e) {
+      fail('--ca: cannot read ' + v.ca + ': ' + (e as Error).message);
+    }
+  }
   const fleet: FleetConfig = {
     dataDir,
     brokerHost: u.hostname,
-    brokerPort: Number(u.port || 1883),
+    brokerPort: Number(u.port || (tls ? 8883 : 1883)),
+    brokerTls: tls,
+    brokerCa: ca,
     prefix,
     intervalMs: intOpt(v['interval-ms'], 'interval-ms', 1000, 100, 86400000),
     batchMaxReadings: intOpt(v.batch, 'batch', 24, 1, 1024),
@@ -124,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
       store: openSqliteStore(dbPath),
       registryPath,
       clientId: 'agent-sim-verifier',
+      mqtt: ca ? { ca } : undefined,
       onOutcome: tally.onOutcome,
       log: (level, msg) => {
         if (level === 'warn' || level === 'error') process.stderr.write('\n[verifier] ' + level + ': ' + msg + '\n');

@@ -9,7 +9,8 @@ import { installSha256 } from '../firmware/core/crypto/sha256.js';
 import { toHex } from '../firmware/core/util/bytes.js';
 import { createNodeHost, nodeSha256, quietLog } from './platform/host.js';
 import { FlashStorage } from './platform/flash-storage.js';
-import { sourcesFor, DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
+import { sourcesFor, fileMemory, DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
+import type { Source } from '../firmware/core/session/agent.js';
 import { readRegistry, writeRegistry, addDevice, type Registry } from './middleware/registry.js';
 import type { Outcome } from './middleware/ingest.js';
 
@@ -26,6 +27,9 @@ export interface FleetConfig {
   dataDir: string;
   brokerHost: string;
   brokerPort: number;
+  brokerTls?: boolean;
+  /** PEM CA for TLS (Node verifies it; the device's TLS verifies nothing, see wire-format.md). */
+  brokerCa?: string;
   prefix: string;
   intervalMs: number;
   batchMaxReadings: number;
@@ -39,6 +43,8 @@ export class SimDevice {
   readonly spec: DeviceSpec;
   readonly dir: string;
   readonly storage: FlashStorage;
+  /** The simulated peripherals: created once, they outlive agent reboots as real ones do. */
+  readonly sources: Source[];
   agent!: Agent;
   boots = 0;
   private readonly fleet: FleetConfig;
@@ -51,6 +57,7 @@ export class SimDevice {
     this.dir = join(fleet.dataDir, 'devices', spec.label);
     mkdirSync(this.dir, { recursive: true });
     this.storage = new FlashStorage({ dir: this.dir });
+    this.sources = sourcesFor(spec.kind, spec.seed, fleet.intervalMs, () => Date.now(), fileMemory(join(this.dir, 'peripheral.json')));
     this.boot();
   }
 
@@ -60,7 +67,7 @@ export class SimDevice {
     const host = createNodeHost({ storage: this.storage, log: quietLog('warn', this.spec.label + ' '), freeMemory: 120_000 });
     const cfg: AgentConfig = {
       prefix: f.prefix,
-      broker: { host: f.brokerHost, port: f.brokerPort, keepAliveS: 10, reconnect: { minMs: 200, maxMs: 3000, factor: 2 } },
+      broker: { host: f.brokerHost, port: f.brokerPort, tls: f.brokerTls, ca: f.brokerCa, keepAliveS: 10, reconnect: { minMs: 200, maxMs: 3000, factor: 2 } },
       batchMaxReadings: f.batchMaxReadings,
       batchMaxAgeMs: f.batchMaxAgeMs,
       maxPendingReadings: 512,
@@ -70,7 +77,7 @@ export class SimDevice {
       board: 'sim-' + this.spec.kind,
       ...f.agent,
     };
-    this.agent = new Agent(host, cfg, sourcesFor(this.spec.kind, this.spec.seed, f.intervalMs, () => Date.now()));
+    this.agent = new Agent(host, cfg, this.sources);
     this.boots++;
     return this.agent;
   }

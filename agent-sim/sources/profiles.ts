@@ -1,6 +1,7 @@
 // Simulated sources that produce plausible readings directly (no wire protocol): a household
 // energy meter, an air-quality sensor and a LoRa hotspot's counters. Deterministic per seed.
 // The wire-exact peripherals (Modbus, DSMR P1, PMS5003, ...) drive the core's real parsers instead.
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { Source, SourceValue } from '../../firmware/core/session/agent.js';
 
 /** mulberry32: small, fast, good enough for simulated noise. */
@@ -33,13 +34,24 @@ export interface ProfileOptions {
   seed: number;
   /** Time of day source (ms since epoch); the clock of the simulation. */
   now: () => number;
+  /**
+   * The simulated peripheral's own non-volatile memory (a meter keeps its registers when the
+   * agent reboots). Without it, state lives as long as the source object.
+   */
+  memory?: PeripheralMemory;
+}
+
+export interface PeripheralMemory {
+  load(): Record<string, number> | undefined;
+  save(state: Record<string, number>): void;
 }
 
 /** Energy meter: import total (Wh, never decreasing), active power (W, float32 as a meter reports), voltage (V). */
 export function energyMeterSource(o: ProfileOptions & { startWh?: number }): Source {
   const rnd = prng(o.seed);
-  let wh = o.startWh ?? Math.floor(rnd() * 5_000_000);
-  let last = o.now();
+  const saved = o.memory?.load();
+  let wh = saved?.wh ?? o.startWh ?? Math.floor(rnd() * 5_000_000);
+  let last = saved?.at ?? o.now();
   return {
     id: o.id,
     intervalMs: o.intervalMs,
@@ -49,6 +61,7 @@ export function energyMeterSource(o: ProfileOptions & { startWh?: number }): Sou
       const p = householdLoadW(hour, rnd);
       wh += Math.round((p * Math.max(0, t - last)) / 3_600_000);
       last = t;
+      o.memory?.save({ wh, at: t });
       const values: SourceValue[] = [
         { n: 'e', u: 'Wh', s: wh },
         { n: 'p', u: 'W', v: f32(Math.round(p * 10) / 10) },
@@ -82,8 +95,9 @@ export function airQualitySource(o: ProfileOptions): Source {
 /** LoRa hotspot: packet counters (monotonic sums) and RSSI of the last uplink. */
 export function hotspotSource(o: ProfileOptions): Source {
   const rnd = prng(o.seed);
-  let rxok = Math.floor(rnd() * 100000);
-  let txnb = Math.floor(rxok / 20);
+  const saved = o.memory?.load();
+  let rxok = saved?.rxok ?? Math.floor(rnd() * 100000);
+  let txnb = saved?.txnb ?? Math.floor(rxok / 20);
   return {
     id: o.id,
     intervalMs: o.intervalMs,
@@ -91,6 +105,7 @@ export function hotspotSource(o: ProfileOptions): Source {
       const got = Math.floor(rnd() * 12);
       rxok += got;
       if (rnd() < 0.2) txnb++;
+      o.memory?.save({ rxok, txnb });
       done(undefined, [
         { n: 'rxok', s: rxok },
         { n: 'txnb', s: txnb },
@@ -103,8 +118,25 @@ export function hotspotSource(o: ProfileOptions): Source {
 export type DeviceKind = 'energy' | 'air' | 'hotspot';
 export const DEVICE_KINDS: DeviceKind[] = ['energy', 'air', 'hotspot'];
 
-export function sourcesFor(kind: DeviceKind, seed: number, intervalMs: number, now: () => number): Source[] {
-  if (kind === 'energy') return [energyMeterSource({ id: 'm0', intervalMs, seed, now })];
+export function sourcesFor(kind: DeviceKind, seed: number, intervalMs: number, now: () => number, memory?: PeripheralMemory): Source[] {
+  if (kind === 'energy') return [energyMeterSource({ id: 'm0', intervalMs, seed, now, memory })];
   if (kind === 'air') return [airQualitySource({ id: 'aq', intervalMs, seed, now })];
-  return [hotspotSource({ id: 'hs', intervalMs, seed, now })];
+  return [hotspotSource({ id: 'hs', intervalMs, seed, now, memory })];
+}
+
+/** A peripheral's memory as a small JSON file (written through a rename, so never torn). */
+export function fileMemory(path: string): PeripheralMemory {
+  return {
+    load() {
+      try {
+        return JSON.parse(readFileSync(path, 'utf8'));
+      } catch {
+        return undefined;
+      }
+    },
+    save(state) {
+      writeFileSync(path + '.tmp', JSON.stringify(state));
+      renameSync(path + '.tmp', path);
+    },
+  };
 }
