@@ -94,7 +94,122 @@ export interface Accel {
   convolve?(a: ArrayLike<number>, b: ArrayLike<number>, offset: number): number;
 }
 
-/** The host object a platform hands to core. IO kinds (serial, i2c, pins) join in issue 4. */
+// ---------------------------------------------------------------------------------------------
+// Peripheral IO (ECMA-419 shapes). Pins and ports are the board's names ("D22", "Serial2"); the
+// board file maps roles to them. Everything is optional: a platform provides what it has.
+
+export interface SerialOptions {
+  /** Board port name, e.g. "Serial2" (Espruino) or a simulated link's name. */
+  port: string;
+  baud: number;
+  bits?: 7 | 8;
+  parity?: 'none' | 'even' | 'odd';
+  stopBits?: 1 | 2;
+  rx?: string;
+  tx?: string;
+  /** RS485 driver-enable pin: driven high while transmitting (manual on Espruino). */
+  de?: string;
+  onReadable?(count: number): void;
+  onError?(e: Error): void;
+}
+
+export interface Serial {
+  read(): Uint8Array | undefined;
+  /** Queues all bytes (with the RS485 direction pin handled) or throws. */
+  write(data: Uint8Array): void;
+  /** Changes the baud rate in place (IEC 62056-21 mode C switches after the handshake). */
+  setBaud(baud: number): void;
+  close(): void;
+}
+
+export interface I2COptions {
+  /** Bus name ("I2C1"), or pins. */
+  bus?: string;
+  sda?: string;
+  scl?: string;
+  hz?: number;
+  /** 7-bit device address. */
+  address: number;
+}
+
+/** Synchronous, as Espruino's I2C is. A missing device (NACK) throws a coded error. */
+export interface I2C {
+  write(data: Uint8Array, stop?: boolean): void;
+  read(count: number, stop?: boolean): Uint8Array;
+  close(): void;
+}
+
+export interface OneWireOptions {
+  pin: string;
+}
+
+/** Maxim 1-Wire master (Espruino's OneWire class). */
+export interface OneWire {
+  /** Reset pulse; true when a presence pulse answered. */
+  reset(): boolean;
+  /** ROM codes (8 bytes each) of the devices on the bus. */
+  search(): Uint8Array[];
+  select(rom: Uint8Array): void;
+  skip(): void;
+  write(data: Uint8Array, power?: boolean): void;
+  read(count: number): Uint8Array;
+  close(): void;
+}
+
+export interface EdgeEvent {
+  /** Level after the edge. */
+  rising: boolean;
+  /** Uptime in ms when the edge happened (interrupt time, not callback time). */
+  time: number;
+}
+
+export interface WatchOptions {
+  pin: string;
+  edge: 'rising' | 'falling' | 'both';
+  /** Software debounce (Espruino setWatch debounce), ms; 0 for none. */
+  debounceMs: number;
+  pull?: 'up' | 'down' | 'none';
+  onEdge(e: EdgeEvent): void;
+}
+
+export interface Watch {
+  close(): void;
+}
+
+export interface DigitalOutput {
+  write(level: 0 | 1): void;
+  close(): void;
+}
+
+export interface UdpOptions {
+  port: number;
+  address?: string;
+  onReadable?(count: number): void;
+  onError?(e: Error): void;
+}
+
+export interface Datagram {
+  data: Uint8Array;
+  address: string;
+  port: number;
+}
+
+export interface Udp {
+  read(): Datagram | undefined;
+  write(data: Uint8Array, address: string, port: number): void;
+  close(): void;
+}
+
+export interface IO {
+  serial?(o: SerialOptions): Serial;
+  i2c?(o: I2COptions): I2C;
+  onewire?(o: OneWireOptions): OneWire;
+  watch?(o: WatchOptions): Watch;
+  output?(o: { pin: string }): DigitalOutput;
+  udp?(o: UdpOptions): Udp;
+}
+
+/** The host object a platform hands to core. */
 export interface Host {
   clock: Clock;
   timers: Timers;
@@ -105,4 +220,6 @@ export interface Host {
   accel?: Accel;
   /** Free memory in bytes if the platform can tell (Espruino: process.memory()). */
   freeMemory?(): number;
+  /** Peripheral IO the board has. */
+  io?: IO;
 }

@@ -38,3 +38,7 @@ export { StateLog, crc32, installCrc32 } from './session/flash-log.js';
 
 // The agent loop
 export { Agent, AGENT_DEFAULTS, encodeCommand, loadOrCreateKey } from './session/agent.js';
+
+// Config schemas and sources
+export { validate as validateConfig, parseConfig } from './config/schema.js';
+export { COMMON_SCHEMA, checkSourceConfigs, createSources } from './sources/registry.js';

@@ -28,30 +28,8 @@ import { Outbox, type OutboxConfig } from './outbox.js';
 import { Counters, type CountersConfig } from './counters.js';
 import { StateLog } from './flash-log.js';
 
-// ---------------------------------------------------------------------------------------------
-// Sources
-
-/** One value as a source reports it; the agent adds the source id prefix and the time. */
-export interface SourceValue {
-  n: string;
-  u?: string;
-  v?: number;
-  s?: number;
-  vs?: string;
-  vb?: boolean;
-}
-
-/**
- * A source of readings. `read` is called every `intervalMs` and answers once through `done`
- * (synchronously or later, e.g. after a serial exchange); a read still running when the next
- * one is due is skipped, not stacked.
- */
-export interface Source {
-  id: string;
-  intervalMs: number;
-  read(done: (e: Error | undefined, values?: SourceValue[]) => void): void;
-  stop?(): void;
-}
+import type { Source, SourceValue } from '../sources/source.js';
+export type { Source, SourceValue } from '../sources/source.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
