@@ -240,6 +240,19 @@ export async function startLinkProxy(opts: LinkProxyOptions): Promise<LinkProxy>
   await new Promise<void>((ok, fail) => server.once('error', fail).listen(listenPort, listenHost, () => ok()));
   const port = (server.address() as net.AddressInfo).port;
 
+  function restore(): void {
+    mode = 'pass';
+    for (const l of [...links]) {
+      if (l.resetInHole) {
+        kill(l, true);
+        continue;
+      }
+      connectUp(l);
+      pump(l, l.toUp);
+      pump(l, l.toDown);
+    }
+  }
+
   return {
     host: listenHost,
     port,
@@ -248,20 +261,9 @@ export async function startLinkProxy(opts: LinkProxyOptions): Promise<LinkProxy>
     blackhole() {
       mode = 'blackhole';
     },
-    restore() {
-      mode = 'pass';
-      for (const l of [...links]) {
-        if (l.resetInHole) {
-          kill(l, true);
-          continue;
-        }
-        connectUp(l);
-        pump(l, l.toUp);
-        pump(l, l.toDown);
-      }
-    },
+    restore,
     refuse() {
-      if (mode === 'blackhole') this.restore();
+      if (mode === 'blackhole') restore();
       mode = 'refuse';
     },
     drop() {
