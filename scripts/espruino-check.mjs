@@ -901,6 +901,9 @@ function analyse(ast, code, report, opts, modern, onRefs) {
       visited.add(f);
       for (const r of refsByFn.get(f) ?? []) {
         const d = r.res.decl;
+        // A function entered through a call runs as a new activation: its own locals are created
+        // by that entry, never read from the caller's (recursion is not use before declaration).
+        if (visited.has(r.res.scope.fn)) continue;
         if (d.pos < 0 || r.res.scope.kind !== 'function' || !k.chain.includes(r.res.scope.fn) || d.pos <= k.pos) continue;
         const key = k.pos + ':' + r.id.name;
         if (seen.has(key)) continue;
