@@ -8,7 +8,8 @@ import { Agent, type AgentConfig } from '../firmware/core/session/agent.js';
 import { installSha256 } from '../firmware/core/crypto/sha256.js';
 import { toHex } from '../firmware/core/util/bytes.js';
 import { createNodeHost, nodeSha256, quietLog } from './platform/host.js';
-import { FlashStorage } from './platform/flash-storage.js';
+import { FlashStorage, isPowerCut } from './platform/flash-storage.js';
+import type { Socket, SocketFactory, Storage, Timers } from '../firmware/core/host.js';
 import { sourcesFor, fileMemory, DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
 import type { Source } from '../firmware/core/session/agent.js';
 import { readRegistry, writeRegistry, addDevice, type Registry } from './middleware/registry.js';
@@ -39,6 +40,61 @@ export interface FleetConfig {
   operators?: string[];
 }
 
+/**
+ * The power supply of one boot: the agent's timers and sockets go through it, so a power cut
+ * stops everything at once. After off(), no timer or socket callback runs, writes go nowhere and
+ * nothing is closed: the broker sees a link that went silent (its keep-alive or the next boot's
+ * session takeover ends it), not a DISCONNECT or a FIN.
+ */
+function powerDomain(onThrow: (e: unknown) => void) {
+  let on = true;
+  const pending = new Set<NodeJS.Timeout>();
+  // Node would crash on an exception out of a callback; Espruino prints it and keeps running.
+  const guard = <A extends unknown[]>(fn: ((...a: A) => void) | undefined) =>
+    fn &&
+    ((...a: A) => {
+      if (!on) return;
+      try {
+        fn(...a);
+      } catch (e) {
+        onThrow(e);
+      }
+    });
+  const timers: Timers = {
+    setTimeout(fn, ms) {
+      const h = setTimeout(() => {
+        pending.delete(h);
+        (guard(fn) as () => void)();
+      }, ms);
+      pending.add(h);
+      return h;
+    },
+    clearTimeout(h) {
+      clearTimeout(h as NodeJS.Timeout);
+      pending.delete(h as NodeJS.Timeout);
+    },
+  };
+  const socket = (factory: SocketFactory): SocketFactory =>
+    function (o) {
+      const s: Socket = factory({ ...o, onConnect: guard(o.onConnect), onReadable: guard(o.onReadable), onError: guard(o.onError), onClose: guard(o.onClose) });
+      return {
+        read: () => (on ? s.read() : undefined),
+        write: (d) => void (on && s.write(d)),
+        close: () => void (on && s.close()),
+      };
+    };
+  return {
+    timers,
+    socket,
+    isOn: () => on,
+    off() {
+      on = false;
+      for (const h of pending) clearTimeout(h);
+      pending.clear();
+    },
+  };
+}
+
 export class SimDevice {
   readonly spec: DeviceSpec;
   readonly dir: string;
@@ -47,9 +103,14 @@ export class SimDevice {
   readonly sources: Source[];
   agent!: Agent;
   boots = 0;
+  /** Power cuts so far (powerCut() calls and cuts injected with storage.cutPowerAfter). */
+  cuts = 0;
+  /** Exceptions out of the agent's callbacks other than power cuts (bugs; logged, counted). */
+  readonly uncaught: Error[] = [];
   private readonly fleet: FleetConfig;
   /** Totals over every boot of this run (an agent's own stats restart with it). */
   private past = { batches: 0, acked: 0, bytes: 0 };
+  private power: ReturnType<typeof powerDomain> | undefined;
 
   constructor(fleet: FleetConfig, spec: DeviceSpec) {
     this.fleet = fleet;
@@ -64,7 +125,43 @@ export class SimDevice {
   /** Power on: a new Agent over the same flash, as a reboot does. */
   boot(): Agent {
     const f = this.fleet;
-    const host = createNodeHost({ storage: this.storage, log: quietLog('warn', this.spec.label + ' '), freeMemory: 120_000 });
+    if (this.power?.isOn()) this.powerCut();
+    this.storage.reboot();
+    const log = quietLog('warn', this.spec.label + ' ');
+    const dom = powerDomain((e) => {
+      if (isPowerCut(e)) return; // the domain is already off (see storage below)
+      this.uncaught.push(e as Error);
+      log('error', 'uncaught in a callback: ' + ((e as Error).stack ?? e));
+    });
+    this.power = dom;
+    // A write torn by an injected cut turns this boot's power off before the error unwinds, so
+    // no code that catches it runs on (as on the device, where nothing runs after the cut).
+    const flash = this.storage;
+    const self = this;
+    const storage: Storage & { read(n: string, o?: number, l?: number): Uint8Array | undefined } = {
+      read: (n, o, l) => flash.read(n, o, l), // ranges, as Espruino's Storage.read
+      write(n, d, o, z) {
+        try {
+          flash.write(n, d, o, z);
+        } catch (e) {
+          if (isPowerCut(e) && dom.isOn()) self.powerCut();
+          throw e;
+        }
+      },
+      erase(n) {
+        try {
+          flash.erase(n);
+        } catch (e) {
+          if (isPowerCut(e) && dom.isOn()) self.powerCut();
+          throw e;
+        }
+      },
+      list: (p) => flash.list(p),
+      getFree: () => flash.getFree(),
+      compact: () => flash.compact(),
+    };
+    const base = createNodeHost({ storage: this.storage, log, freeMemory: 120_000 });
+    const host = { ...base, storage, timers: dom.timers, socket: dom.socket(base.socket) };
     const cfg: AgentConfig = {
       prefix: f.prefix,
       broker: { host: f.brokerHost, port: f.brokerPort, tls: f.brokerTls, ca: f.brokerCa, keepAliveS: 10, reconnect: { minMs: 200, maxMs: 3000, factor: 2 } },
@@ -91,10 +188,20 @@ export class SimDevice {
     this.agent.stop();
   }
 
-  /** Power cut: everything in RAM is gone; only the flash survives. */
+  /**
+   * Power cut: everything in RAM is gone; only the flash survives. Nothing more is written to
+   * flash or sent (no DISCONNECT, no FIN); boot() powers on again.
+   */
   powerCut(): void {
+    if (!this.power?.isOn()) return;
+    this.power.off();
+    this.cuts++;
     this.keepTotals();
-    this.agent.stop();
+  }
+
+  /** True between a power cut and the next boot(). */
+  get poweredOff(): boolean {
+    return !this.power?.isOn();
   }
 
   reboot(): void {
