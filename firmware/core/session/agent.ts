@@ -552,10 +552,32 @@ export class Agent {
     this.outbox.ack(id);
     this.s.acked++;
     const d = this.inflight['d' + id];
-    // The drop report is settled only once a batch carrying it reached the broker.
-    if (d && d !== true) this.outbox.confirmDropReport(d);
     delete this.inflight['d' + id];
+    // The drop report is settled only once a batch carrying it reached the broker.
+    if (d && d !== true) {
+      try {
+        this.settleDropReport(d);
+      } catch (e) {
+        this.host.log('error', 'drop report not settled: ' + (e as Error).message);
+      }
+    }
     this.pump();
+  }
+
+  /**
+   * Every batch sealed while a drop report is pending carries it, grown by the drops since; the
+   * first of them to be acknowledged settles its copy, so a later copy may overlap what is already
+   * settled. Confirm only what this copy still covers exactly; a copy that overlaps a partly
+   * settled report confirms nothing, and the rest goes out again in the next batch (a drop
+   * reported twice costs nothing; one never reported is an unexplained gap).
+   */
+  private settleDropReport(d: DropReport): void {
+    const cur = this.outbox.dropReport();
+    if (!cur || d.lastSeq < cur.firstSeq) return; // settled already by an earlier copy
+    // Later drops have higher seqs (oldest first), so this copy holds every drop still pending.
+    if (d.lastSeq >= cur.lastSeq) this.outbox.confirmDropReport(cur);
+    // Nothing settled since this copy was made: the pending report starts with it.
+    else if (d.firstSeq === cur.firstSeq) this.outbox.confirmDropReport(d);
   }
 
   // ---- operator commands ----
