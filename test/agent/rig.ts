@@ -40,8 +40,10 @@ export interface RigOptions {
   broker: BrokerLike;
   devices?: number;
   kinds?: DeviceKind[];
-  /** Devices connect through a link proxy (the verifier always connects directly). */
+  /** Devices connect through a link proxy. */
   proxy?: boolean;
+  /** The verifier connects through a link proxy of its own (to keep it away from the broker). */
+  verifierProxy?: boolean;
   intervalMs?: number;
   batchMaxReadings?: number;
   batchMaxAgeMs?: number;
@@ -91,6 +93,7 @@ export interface Rig {
   devices: SimDevice[];
   ledgers: Map<SimDevice, Ledger>;
   proxy?: LinkProxy;
+  verifierProxy?: LinkProxy;
   store: SqliteStore;
   ingest: Ingest;
   tally: Tally;
@@ -109,6 +112,7 @@ export interface Rig {
 export async function startRig(o: RigOptions): Promise<Rig> {
   const { dir, remove } = tempDir(o.tag);
   const proxy = o.proxy ? await startLinkProxy({ targetPort: o.broker.port }) : undefined;
+  const verifierProxy = o.verifierProxy ? await startLinkProxy({ targetPort: o.broker.port }) : undefined;
   const gapGraceMs = o.gapGraceMs ?? 400;
   const { brokerOverrides, ...agentRest } = o.agent ?? {};
   const fleet: FleetConfig = {
@@ -146,7 +150,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   const outcomes: Outcome[] = [];
   const logs: string[] = [];
   const ingest = createIngest({
-    brokerUrl: o.broker.url,
+    brokerUrl: verifierProxy ? verifierProxy.url : o.broker.url,
     store,
     registryPath,
     clientId: 'verifier-' + o.tag,
@@ -187,6 +191,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
     devices,
     ledgers,
     proxy,
+    verifierProxy,
     store,
     ingest,
     tally,
@@ -358,6 +363,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
       await ingest.stop().catch(() => undefined);
       store.close();
       if (proxy) await proxy.close();
+      if (verifierProxy) await verifierProxy.close();
       remove();
     },
   };
