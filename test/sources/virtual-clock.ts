@@ -78,13 +78,12 @@ export class VirtualClock {
 }
 
 /** A host on virtual time over the given IO and flash; logs are collected. */
-export function virtualHost(vc: VirtualClock, io: IO | undefined, storage = new FlashStorage({ capacity: 64 * 1024 }), extra: Partial<Host> = {}) {
+export function virtualHost(vc: VirtualClock, io: IO | undefined, storage = new FlashStorage({ capacity: 64 * 1024 }), extra: Partial<Omit<Host, 'storage'>> = {}) {
   const logs: string[] = [];
   const host: Host & { storage: FlashStorage } = {
     clock: vc.clock(),
     timers: vc.timers,
     entropy: { randomBytes: (n) => new Uint8Array(n).fill(7) },
-    storage,
     socket: () => {
       throw new Error('no sockets in source tests');
     },
