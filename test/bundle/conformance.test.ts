@@ -8,14 +8,13 @@
 //
 //   node --import tsx --test test/bundle/conformance.test.ts
 //   ESPRUINO=/path/to/espruino node --import tsx --test test/bundle/conformance.test.ts
+//   CORE_BUNDLE=/tmp/candidate/core.js ...   (another build; its secp256k1-gtable.bin beside it)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
 import * as TS from '../../firmware/core/index.js';
 import { checkSource, formatFinding } from '../../scripts/espruino-check.mjs';
-import { ensureBundle } from '../harness/espruino-vm.js';
 import { skipReason } from '../harness/espruino-real.js';
-import { DRIVER, type RunOutput, runInEspruino, runInVm, runOnNode } from './hosts.js';
+import { DRIVER, type RunOutput, runInEspruino, runInVm, runOnNode, shippedBundle } from './hosts.js';
 import { type Entry, MQTT_EXPORTED, TABLE_SIZES, buildTable } from './table.js';
 
 const skip = skipReason();
@@ -82,7 +81,7 @@ test('(a) the TypeScript modules on Node give every reference output', (t) => {
 
 let bundle: Promise<{ path: string; gtable: string }> | undefined;
 function built() {
-  bundle ??= ensureBundle().then((path) => ({ path, gtable: join(dirname(path), 'secp256k1-gtable.bin') }));
+  bundle ??= shippedBundle();
   return bundle;
 }
 

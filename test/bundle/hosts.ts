@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { loadBundleInEspruinoVm } from '../harness/espruino-vm.js';
+import { ensureBundle, loadBundleInEspruinoVm } from '../harness/espruino-vm.js';
 import { runEspruino } from '../harness/espruino-real.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +42,16 @@ export type SlotSetup = 'portable' | 'device';
 
 /** Storage file name the interpreter's G table is written to and read from (<= 28 chars). */
 export const GTABLE_STORAGE_NAME = 'secp256k1-gtable';
+
+/**
+ * The bundle under test and its G table: CORE_BUNDLE names a bundle file (its
+ * secp256k1-gtable.bin beside it), as for coreUnderTest; otherwise dist/core.js, built when
+ * stale. Lets a candidate build be checked without replacing dist/.
+ */
+export async function shippedBundle(env: NodeJS.ProcessEnv = process.env): Promise<{ path: string; gtable: string }> {
+  const path = env.CORE_BUNDLE || (await ensureBundle());
+  return { path, gtable: join(dirname(path), 'secp256k1-gtable.bin') };
+}
 
 type Driver = (core: unknown, cases: unknown, emit: (id: string, r: string, ms: number) => void, now: () => number) => number;
 

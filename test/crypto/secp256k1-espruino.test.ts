@@ -12,7 +12,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { buildGTable } from '../../firmware/core/crypto/secp256k1/gtable.js';
 import { runEspruino, skipReason } from '../harness/espruino-real.js';
-import { ensureBundle } from '../harness/espruino-vm.js';
+import { shippedBundle } from '../bundle/hosts.js';
 
 noble.hashes.sha256 = sha256;
 noble.hashes.hmacSha256 = (k, m) => hmac(sha256, k, m);
@@ -21,9 +21,9 @@ const skip = skipReason();
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 let built: Promise<string> | undefined;
-/** dist/core.js (built when stale), with `S` naming its DepinCore. */
+/** dist/core.js (built when stale; CORE_BUNDLE names another), with `S` naming its DepinCore. */
 function bundle(): Promise<string> {
-  built ??= ensureBundle().then((path) => readFileSync(path, 'utf8') + '\nvar S = DepinCore;\n');
+  built ??= shippedBundle().then((b) => readFileSync(b.path, 'utf8') + '\nvar S = DepinCore;\n');
   return built;
 }
 
