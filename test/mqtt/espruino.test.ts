@@ -1,44 +1,28 @@
-// The MQTT codec and session client on the real Espruino interpreter (Linux build named by
-// ESPRUINO): the vectors decode and encode there, and the client talks to an aedes broker in
-// this process through Espruino's own `net` sockets (binary strings, E.toString on write).
+// The MQTT codec and session client of the shipped bundle (dist/core.js) on the real Espruino
+// interpreter (Linux build named by ESPRUINO): the vectors decode and encode there, split at
+// every byte, and the client talks to an aedes broker in this process through Espruino's own
+// `net` sockets (binary strings, E.toString on write). Byte-for-byte agreement of the codec
+// with Node is also part of test/bundle/conformance.test.ts; the live session is only here.
 // Skips with the harness's reason when ESPRUINO is unset.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
-import { rollup } from 'rollup';
 import type { Aedes } from 'aedes';
 import { runEspruino, skipReason } from '../harness/espruino-real.js';
+import { shippedBundle } from '../bundle/hosts.js';
 import { startAedes } from '../harness/brokers.js';
 import { toHex } from '../../firmware/core/util/bytes.js';
 import { VALID, INVALID } from './vectors.js';
 
 const skip = skipReason();
-const CORE = resolve(dirname(fileURLToPath(import.meta.url)), '../../firmware/core');
 
-/** ES5 IIFE of the codec and client, transpiled with the device tsconfig's options. */
+/** dist/core.js (built when stale; CORE_BUNDLE names another), with `M` naming the parts of its DepinCore used below. */
 async function bundle(): Promise<string> {
-  const cfg = ts.getParsedCommandLineOfConfigFile(resolve(CORE, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
-  const entry = '\0entry';
-  const b = await rollup({
-    input: entry,
-    plugins: [
-      {
-        name: 'core-ts',
-        resolveId: (src, importer) => (src === entry ? entry : resolve(importer === entry ? CORE : dirname(importer!), src.replace(/\.js$/, '.ts'))),
-        load: (id) =>
-          id === entry
-            ? "export { encode, decode, createParser } from './codec/mqtt.js';\n" +
-              "export { MqttClient } from './session/mqtt-client.js';\n" +
-              "export { fromHex, toHex, bytesFromBinaryString } from './util/bytes.js';\n"
-            : ts.transpileModule(readFileSync(id, 'utf8'), { compilerOptions: cfg.options, fileName: id }).outputText,
-      },
-    ],
-  });
-  const { output } = await b.generate({ format: 'iife', name: 'M' });
-  return output[0].code;
+  return (
+    readFileSync((await shippedBundle()).path, 'utf8') +
+    '\nvar M = { encode: DepinCore.mqttEncode, decode: DepinCore.mqttDecode, createParser: DepinCore.createMqttParser,' +
+    ' MqttClient: DepinCore.MqttClient, fromHex: DepinCore.fromHex, toHex: DepinCore.toHex, bytesFromBinaryString: DepinCore.bytesFromBinaryString };\n'
+  );
 }
 
 const SCRIPT = (port: number) => `
@@ -178,7 +162,7 @@ function espruinoRun(): Promise<{ out: any; stdout: string; code: string }> {
 test('on Espruino: vectors, every split, invalid inputs, and a live session against aedes', { timeout: 60000 }, async (t) => {
   if (skip) return t.skip(skip);
   const { out, stdout, code } = await espruinoRun();
-  t.diagnostic('Espruino: encode+decode of a 256-byte PUBLISH ' + out.roundTripMs.toFixed(2) + ' ms; bundle ' + code.length + ' chars (unminified)');
+  t.diagnostic('Espruino: encode+decode of a 256-byte PUBLISH ' + out.roundTripMs.toFixed(2) + ' ms; dist/core.js ' + code.length + ' chars');
   assert.deepEqual(out.errors.filter((e: string) => !e.includes(UTF8_VECTOR)), []);
   assert.equal(out.vectors, VALID.length);
   assert.equal(out.splits, VALID.reduce((n, v) => n + v.bytes.length + 1, 0));
