@@ -1,6 +1,6 @@
-// Same workload, two platforms: Outbox + Counters compiled to ES5 and run in the real Espruino
-// interpreter (Linux build, its Storage in espruino.flash), and the TypeScript modules on the
-// simulated flash. Outputs, getFree() and every file's bytes must agree after each of three
+// Same workload, two platforms: Outbox + Counters of the shipped bundle (dist/core.js) run in
+// the real Espruino interpreter (Linux build, its Storage in espruino.flash), and the
+// TypeScript modules on the simulated flash. Outputs, getFree() and every file's bytes must agree after each of three
 // interpreter runs on the same flash (three boots). This pins both that core runs unchanged
 // on Espruino and that FlashStorage follows Espruino's Storage where our code relies on it.
 // Skips (saying why) when ESPRUINO does not name the interpreter.
@@ -8,51 +8,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
-import { rollup } from 'rollup';
+import { join } from 'node:path';
 import { runEspruino, skipReason } from '../harness/espruino-real.js';
-import { checkSource, formatFinding } from '../../scripts/espruino-check.mjs';
+import { shippedBundle } from '../bundle/hosts.js';
 import { FlashStorage } from '../../agent-sim/platform/flash-storage.js';
 import { Outbox } from '../../firmware/core/session/outbox.js';
 import { Counters } from '../../firmware/core/session/counters.js';
 import type { Storage } from '../../firmware/core/host.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SESSION = join(ROOT, 'firmware/core/session');
-
-/** ES5 IIFE exposing `Core.Outbox` and `Core.Counters`, built from the TypeScript sources. */
+/** dist/core.js (built when stale; CORE_BUNDLE names another); its global is DepinCore. */
 async function bundle(): Promise<string> {
-  const entry = join(SESSION, '__entry.ts');
-  const sources: Record<string, string> = {
-    [entry]: "export * from './outbox.js';\nexport * from './counters.js';\nexport * from './flash-log.js';\n",
-  };
-  const b = await rollup({
-    input: entry,
-    onwarn: (w) => {
-      throw new Error('rollup: ' + w.message);
-    },
-    plugins: [
-      {
-        name: 'ts-es5',
-        resolveId(spec, importer) {
-          if (!importer) return spec;
-          return resolve(dirname(importer), spec.replace(/\.js$/, '.ts'));
-        },
-        load(id) {
-          const src = sources[id] ?? readFileSync(id, 'utf8');
-          const out = ts.transpileModule(src, {
-            compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.ES2015, noEmitHelpers: true, removeComments: true },
-            fileName: id,
-          });
-          return out.outputText;
-        },
-      },
-    ],
-  });
-  const { output } = await b.generate({ format: 'iife', name: 'Core' });
-  return output[0].code;
+  return readFileSync((await shippedBundle()).path, 'utf8');
 }
 
 // The workload, as ES5 source run by both platforms: `core`, `storage`, `out(line)` are given.
@@ -117,11 +83,6 @@ function out(s) { print('OUT ' + s); }
 
 const skip = skipReason();
 
-test('the ES5 bundle of flash-log, counters and outbox passes the Espruino gate (scripts/espruino-check.mjs)', async () => {
-  const findings = checkSource(await bundle(), 'session-storage.js');
-  assert.equal(findings.map(formatFinding).join('\n'), '');
-});
-
 test('Outbox and Counters on real Espruino Storage match the simulator byte for byte over 3 boots', { skip, timeout: 120_000 }, async (t) => {
   const code = await bundle();
   const dir = mkdtempSync(join(tmpdir(), 'espruino-storage-'));
@@ -136,7 +97,7 @@ test('Outbox and Counters on real Espruino Storage match the simulator byte for 
       // The device runs with Espruino's native E.CRC32 in the slot, as a platform would install
       // it; byte-identical flash then also shows that it computes the same CRC.
       const script =
-        code + '\n' + ADAPTER + '\nvar core = Core;\nCore.installCrc32(function (b) { return E.CRC32(b); });\nvar T0 = getTime();\n' +
+        code + '\n' + ADAPTER + '\nvar core = DepinCore;\nDepinCore.installCrc32(function (b) { return E.CRC32(b); });\nvar T0 = getTime();\n' +
         'try {' + WORKLOAD + '} catch (e) { print("ERR " + e.message + " " + e.code); }\nprint("TIME " + ((getTime() - T0) * 1000).toFixed(0));\n';
       const r = await runEspruino(script, { cwd: dir, timeoutMs: 60_000 });
       const dev = r.stdout
