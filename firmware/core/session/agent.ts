@@ -180,6 +180,8 @@ export class Agent {
   private inflightCount = 0;
   private running = false;
   private cmdSeq = 0;
+  /** Every setting operator commands applied so far (persisted with the last command seq). */
+  private settings = new CborMap();
   private s: AgentStats;
 
   constructor(host: Host, config: AgentConfig, sources: Source[]) {
@@ -453,9 +455,17 @@ export class Agent {
     const health: Batch['health'] = {
       queue: this.outbox.depth(),
       dropped: this.outbox.dropped(),
-      oldestS: Math.floor(this.outbox.oldestAge(synced ? clock.now() : 0) / 1000),
       reconnects: this.client.stats.reconnects,
     };
+    // Oldest unsent batch by wall time. A batch made before the clock was synced carries t = 0,
+    // so its age would read as the whole Unix epoch: unknown, and omitted like anything the
+    // platform cannot fill (docs/wire-format.md, Health). Same while the clock is unsynced.
+    if (health.queue === 0) health.oldestS = 0;
+    else if (synced) {
+      const wall = clock.now();
+      const age = this.outbox.oldestAge(wall);
+      if (age < wall) health.oldestS = Math.floor(age / 1000);
+    }
     if (this.host.freeMemory) health.freeMem = Math.floor(this.host.freeMemory());
     const batch: Batch = {
       boot: this.counters.boot(),
@@ -588,7 +598,16 @@ export class Agent {
     try {
       const m = decode(b) as CborMap;
       this.cmdSeq = m.get(1) as number;
-      this.applySettings(m.get(2) as CborMap, false);
+      const set = m.get(2) as CborMap;
+      // One by one: a setting this firmware no longer knows (a source removed) costs only itself.
+      for (let i = 0; i < set.entries.length; i++) {
+        try {
+          this.applySettings(new CborMap([set.entries[i]]), false);
+          this.settings.set(set.entries[i][0], set.entries[i][1]);
+        } catch (e) {
+          this.host.log('warn', 'stored operator setting ignored: ' + (e as Error).message);
+        }
+      }
     } catch (e) {
       this.host.log('warn', 'stored operator settings unreadable, ignored: ' + (e as Error).message);
     }
@@ -630,9 +649,11 @@ export class Agent {
       this.applySettings(set, true); // validates everything before changing anything
       this.applySettings(set, false);
       this.cmdSeq = seq;
+      // Persist every setting applied so far, not just this command's: the log keeps one record.
+      for (let i = 0; i < set.entries.length; i++) this.settings.set(set.entries[i][0], set.entries[i][1]);
       const store = new CborMap();
       store.set(1, seq);
-      store.set(2, set);
+      store.set(2, this.settings);
       this.cmdLog.save(encode(store));
       this.s.commandsApplied++;
       this.ackCommand(seq, '');
@@ -668,7 +689,15 @@ export class Agent {
         for (let j = 0; j < this.sources.length; j++) if (this.sources[j].id === k.substr(0, dot)) src = j;
       if (src < 0) throw err('E_CMD', 'unknown setting "' + k + '"');
       aint(k, v, SOURCE_INTERVAL[0], SOURCE_INTERVAL[1]);
-      if (!dryRun) this.sources[src].intervalMs = v as number;
+      if (!dryRun) {
+        this.sources[src].intervalMs = v as number;
+        // The timer still pending runs on the old interval: from a day to a minute, the change
+        // would wait up to a day. Start the new interval now.
+        if (this.running && this.sourceTimers[src] !== undefined) {
+          this.host.timers.clearTimeout(this.sourceTimers[src]);
+          this.scheduleSource(src, v as number);
+        }
+      }
     }
   }
 }
