@@ -42,8 +42,6 @@ export const MODBUS = {
   FIXED_T35_MS: 175 / 100, // 1.75 as a literal reads inexactly on Espruino
   /** [SL] §2.5.1.1: frames are separated by at least 3.5 character times. */
   GAP_CHARS: 3.5,
-  /** Largest receive buffer a parser accepts (the driver's `rxBuffer` option is bounded by it). */
-  MAX_PARSER_BUFFER: 1024,
 };
 
 /** [AP] §7 exception codes and their names as the specification spells them. */
@@ -172,7 +170,7 @@ export interface ParserStats {
   frames: number;
   /** Exception responses from the expected slave to the expected function. */
   exceptions: number;
-  /** Bytes skipped: noise before a frame, frames' leftovers, bytes dropped on overflow. */
+  /** Bytes skipped: noise before a frame, and what an expect() found still unexplained. */
   noise: number;
   /** Complete candidates (plausible header) whose CRC did not match. */
   badCrc: number;
@@ -182,25 +180,25 @@ export interface ParserStats {
   wrongFunction: number;
   /** CRC-valid read responses from the expected slave with another byte count. */
   wrongLength: number;
-  /** Times the receive buffer filled up without a frame and its oldest bytes were dropped. */
-  overflows: number;
-  /** Bytes pushed after the answer was found (before the next expect()). */
+  /** Bytes that came after the answer (before the next expect()). */
   late: number;
 }
 
 /**
  * Finds the answer to one request in a byte stream. `expect()` names the request, `push()`
- * takes bytes as they come (in any chunks) and reports when the answer is complete. The buffer
- * is bounded (`maxBuffer`, at least one maximum RTU frame): when it fills without an answer,
- * the oldest bytes are dropped, keeping only what could still start the answer.
+ * takes bytes as they come (in any chunks) and reports when the answer is complete.
+ *
+ * The buffer holds one maximum RTU frame (MAX_ADU, 256 bytes) and cannot overflow: a byte is
+ * kept only while a frame starting at or before it may still complete, every candidate is at
+ * most 256 bytes long, so by the time 256 bytes are buffered the first one has either completed
+ * (and been taken or rejected by its CRC) or was never a candidate, and is dropped as noise.
  */
 export class RtuResponseParser {
-  readonly maxBuffer: number;
   /** Values of the answer after push() returned PARSE.REGISTERS. */
   registers: Uint16Array | undefined;
   /** Exception code after push() returned PARSE.EXCEPTION. */
   exception = 0;
-  readonly stats: ParserStats = { frames: 0, exceptions: 0, noise: 0, badCrc: 0, wrongSlave: 0, wrongFunction: 0, wrongLength: 0, overflows: 0, late: 0 };
+  readonly stats: ParserStats = { frames: 0, exceptions: 0, noise: 0, badCrc: 0, wrongSlave: 0, wrongFunction: 0, wrongLength: 0, late: 0 };
   private readonly buf: Uint8Array;
   /** dead[i] = 1: offset i is known not to start any frame (saves CRCs on later pushes). */
   private readonly dead: Uint8Array;
@@ -211,10 +209,9 @@ export class RtuResponseParser {
   private frameLen = 0;
   private done = true;
 
-  constructor(maxBuffer?: number) {
-    this.maxBuffer = maxBuffer === undefined ? 2 * MODBUS.MAX_ADU : aint('maxBuffer', maxBuffer, MODBUS.MAX_ADU, MODBUS.MAX_PARSER_BUFFER);
-    this.buf = new Uint8Array(this.maxBuffer);
-    this.dead = new Uint8Array(this.maxBuffer);
+  constructor() {
+    this.buf = new Uint8Array(MODBUS.MAX_ADU);
+    this.dead = new Uint8Array(MODBUS.MAX_ADU);
   }
 
   /** Starts looking for the answer to a read of `count` registers with function `fc` from `slave`. */
@@ -242,9 +239,14 @@ export class RtuResponseParser {
     }
     let off = 0;
     while (off < chunk.length) {
-      if (this.len === this.maxBuffer) this.overflow();
       let n = chunk.length - off;
-      if (n > this.maxBuffer - this.len) n = this.maxBuffer - this.len;
+      if (n > MODBUS.MAX_ADU - this.len) n = MODBUS.MAX_ADU - this.len;
+      // n > 0 by the buffer's invariant (see the class comment); were it ever 0, dropping a
+      // byte keeps this loop finite.
+      if (n <= 0) {
+        this.drop(1);
+        continue;
+      }
       for (let k = 0; k < n; k++) {
         this.buf[this.len + k] = chunk[off + k];
         this.dead[this.len + k] = 0;
@@ -263,12 +265,6 @@ export class RtuResponseParser {
   /** Bytes buffered and not yet explained. */
   buffered(): number {
     return this.len;
-  }
-
-  private overflow(): void {
-    this.stats.overflows++;
-    // Only the last frameLen - 1 bytes can still be the start of the (incomplete) answer.
-    this.drop(this.len - (this.frameLen - 1));
   }
 
   /** Drops the first n bytes (counted as noise). */
@@ -342,7 +338,7 @@ export class RtuResponseParser {
       this.shift(n);
       if (r !== PARSE.NEED_MORE) {
         this.done = true;
-        this.stats.noise += this.len; // whatever followed the answer in this chunk
+        this.stats.late += this.len; // whatever followed the answer
         this.len = 0;
         return r;
       }

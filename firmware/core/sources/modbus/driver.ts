@@ -103,7 +103,7 @@ export class ModbusMaster {
   private quietAt = 0;
   private closed = false;
 
-  constructor(host: Host, line: LineSettings, rxBuffer: number) {
+  constructor(host: Host, line: LineSettings) {
     const io = host.io;
     if (!io || !io.serial) throw err('E_NO_SERIAL', 'this platform has no serial ports (host.io.serial) for Modbus on ' + line.port);
     this.host = host;
@@ -111,7 +111,7 @@ export class ModbusMaster {
     const bits = charBits(8, line.parity, line.stopBits);
     this.charMs = charTimeMs(line.baud, bits);
     this.gapMs = interFrameGapMs(line.baud, bits);
-    this.parser = new RtuResponseParser(rxBuffer);
+    this.parser = new RtuResponseParser();
     const self = this;
     this.serial = io.serial({
       port: line.port,
@@ -299,7 +299,7 @@ function sameLine(a: LineSettings, b: LineSettings): boolean {
 }
 
 /** The master of `line.port` on this host, opened on first use. */
-export function acquireMaster(host: Host, line: LineSettings, rxBuffer: number): ModbusMaster {
+export function acquireMaster(host: Host, line: LineSettings): ModbusMaster {
   for (let i = 0; i < BUSES.length; i++) {
     const b = BUSES[i];
     if (b.host !== host || b.master.line.port !== line.port) continue;
@@ -309,7 +309,7 @@ export function acquireMaster(host: Host, line: LineSettings, rxBuffer: number):
     b.users++;
     return b.master;
   }
-  const m = new ModbusMaster(host, line, rxBuffer);
+  const m = new ModbusMaster(host, line);
   BUSES.push({ host: host, master: m, users: 1 });
   return m;
 }
@@ -358,7 +358,7 @@ function createModbusSource(host: Host, id: string, intervalMs: number, c: { [k:
   };
   const slave = c.address as number;
   const opts: ReadOptions = { timeoutMs: c.timeoutMs as number, retries: c.retries as number };
-  const master = acquireMaster(host, line, c.rxBuffer as number);
+  const master = acquireMaster(host, line);
   const own = { reads: 0, readErrors: 0, badValues: 0 };
   const bad = { n: 0 };
   let busy = false;

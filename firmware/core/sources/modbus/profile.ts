@@ -78,7 +78,7 @@ export const QUANTITY_SCHEMA: Schema = {
 export const PROFILE_SCHEMA: Schema = {
   name: { type: 'string', maxLength: 16, pattern: /^[a-z0-9_\-]+$/, patternDoc: 'lower-case letters, digits, _ and - only', required: true },
   model: { type: 'string', maxLength: 64 },
-  source: { type: 'string', maxLength: 600 },
+  source: { type: 'string', maxLength: 1000 },
   notes: { type: 'string', maxLength: 600 },
   maxRegs: { type: 'int', min: 1, max: MODBUS.MAX_READ_REGISTERS, default: MODBUS.MAX_READ_REGISTERS, doc: 'registers per read the meter accepts' },
   maxGap: { type: 'int', min: 0, max: MODBUS.MAX_READ_REGISTERS - 1, default: 0, doc: 'unused registers a read may span' },
@@ -160,7 +160,7 @@ export function compileProfile(input: unknown, path: string): CompiledProfile {
     // 0.1 is not exact in binary: 2257 * 0.1 = 225.70000000000002 but 2257 / 10 = 225.7. The
     // tolerance absorbs Espruino's digit-by-digit number parsing of a config's "0.1".
     const inv = Math.round(1 / scale);
-    const div = Math.abs(scale) < 1 && inv !== 0 && Math.abs(1 / inv - scale) <= 1e-12 * Math.abs(scale) ? inv : 0;
+    const div = Math.abs(scale) < 1 && inv !== 0 && Math.abs(1 / inv - scale) <= Math.abs(scale) / 1e12 ? inv : 0;
     let round = 0;
     if (s.decimals !== undefined) {
       round = 1;
@@ -187,7 +187,7 @@ export interface ReadGroup {
 
 /**
  * The reads that cover the selected quantities (all when `only` is undefined). Throws E_CONFIG
- * naming a selected name the profile does not have.
+ * naming a selected name the profile does not have, or a quantity wider than `maxRegs`.
  */
 export function planReads(p: CompiledProfile, maxRegs: number, maxGap: number, only?: string[]): ReadGroup[] {
   const idx: number[] = [];
@@ -206,6 +206,7 @@ export function planReads(p: CompiledProfile, maxRegs: number, maxGap: number, o
   let end = 0; // one past the last register g covers
   for (let k = 0; k < idx.length; k++) {
     const c = q[idx[k]];
+    if (c.words > maxRegs) throw err('E_CONFIG', 'maxRegs: ' + maxRegs + ' is less than the ' + c.words + ' registers of "' + c.n + '" (' + TYPE_NAMES[c.code] + ')');
     const cEnd = c.addr + c.words;
     if (g && c.fc === g.fc && c.addr - end <= maxGap && (cEnd > end ? cEnd : end) - g.addr <= maxRegs) {
       if (cEnd > end) end = cEnd;
@@ -240,7 +241,8 @@ export function decodeGroup(p: CompiledProfile, g: ReadGroup, regs: Uint16Array,
       continue;
     }
     let v = c.div ? raw / c.div : c.mul === 1 ? raw : raw * c.mul;
-    if (c.round) v = Math.round(v * c.round) / c.round;
+    // Half away from zero, as a meter's display and Number.prototype.toFixed round.
+    if (c.round) v = v < 0 ? -Math.round(-v * c.round) / c.round : Math.round(v * c.round) / c.round;
     if (v === 0) v = 0; // no -0 on the wire
     if (!isFinite(v)) {
       bad.n++;

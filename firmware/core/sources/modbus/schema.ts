@@ -1,6 +1,7 @@
 // Config of a Modbus RTU energy meter source (docs/sources/modbus.md). Line settings, the meter's
 // address, its register map (a built-in profile by name, or a full map embedded by provisioning)
-// and the bounds of every exchange: timeout, retries, registers per read, receive buffer.
+// and the bounds of every exchange: timeout, retries, registers per read. The receive buffer is
+// one maximum RTU frame (256 bytes, [SL] §2.5.1.1) and needs no option (decoder.ts).
 import type { Schema } from '../../config/schema.js';
 import { MODBUS } from './decoder.js';
 import { PROFILE_SCHEMA, PROFILE_LIMITS } from './profile.js';
@@ -14,10 +15,6 @@ export const MODBUS_LIMITS = {
   /** Extra attempts after a timeout or a busy answer (ESPHome's modbus_controller: 0..n). */
   MAX_RETRIES: 5,
   DEFAULT_RETRIES: 2,
-  /** Receive buffer: at least one full RTU frame ([SL] §2.5.1.1), two by default. */
-  MIN_RX_BUFFER: MODBUS.MAX_ADU,
-  MAX_RX_BUFFER: MODBUS.MAX_PARSER_BUFFER,
-  DEFAULT_RX_BUFFER: 2 * MODBUS.MAX_ADU,
 };
 
 export const MODBUS_SCHEMA: Schema = {
@@ -35,5 +32,4 @@ export const MODBUS_SCHEMA: Schema = {
   timeoutMs: { type: 'int', min: MODBUS_LIMITS.MIN_TIMEOUT_MS, max: MODBUS_LIMITS.MAX_TIMEOUT_MS, default: MODBUS_LIMITS.DEFAULT_TIMEOUT_MS, doc: 'wait for an answer beyond the frames\' wire time, ms' },
   retries: { type: 'int', min: 0, max: MODBUS_LIMITS.MAX_RETRIES, default: MODBUS_LIMITS.DEFAULT_RETRIES, doc: 'extra attempts after a timeout or a busy answer' },
   maxRegs: { type: 'int', min: 1, max: MODBUS.MAX_READ_REGISTERS, default: MODBUS.MAX_READ_REGISTERS, doc: 'registers per read (the profile\'s own limit applies too)' },
-  rxBuffer: { type: 'int', min: MODBUS_LIMITS.MIN_RX_BUFFER, max: MODBUS_LIMITS.MAX_RX_BUFFER, default: MODBUS_LIMITS.DEFAULT_RX_BUFFER, doc: 'receive buffer bytes' },
 };
