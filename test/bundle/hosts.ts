@@ -81,22 +81,20 @@ export function runOnNode(core: unknown, cases: Case[]): RunOutput {
 
 const sha256Hex = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');
 
-/** The cases against `bundlePath` in a fresh Espruino-shaped vm context. */
-export function runInVm(bundlePath: string, gtablePath: string, cases: Case[], setup: SlotSetup): RunOutput {
+/**
+ * The cases against `bundlePath` in a fresh Espruino-shaped vm context. `installTable` gives a
+ * portable run the G table too (device runs always install it).
+ */
+export function runInVm(bundlePath: string, gtablePath: string, cases: Case[], setup: SlotSetup, installTable = false): RunOutput {
   const t0 = performance.now();
   const { context } = loadBundleInEspruinoVm(bundlePath, {
     globals: { __now: () => performance.now(), __sha256Hex: (d: Uint8Array) => sha256Hex(d) },
   });
   vm.runInContext(DRIVER, context, { filename: 'driver.js' });
-  if (setup === 'device') {
-    const g = readFileSync(gtablePath).toString('hex');
-    vm.runInContext(
-      'DepinCore.installConvolve(E.convolve);\n' +
-        'DepinCore.installSha256(function (d) { return cfBytes(__sha256Hex(d)); });\n' +
-        'DepinCore.installGTable(cfBytes(' + JSON.stringify(g) + '));',
-      context,
-    );
-  }
+  if (setup === 'device')
+    vm.runInContext('DepinCore.installConvolve(E.convolve);\nDepinCore.installSha256(function (d) { return cfBytes(__sha256Hex(d)); });', context);
+  if (setup === 'device' || installTable)
+    vm.runInContext('DepinCore.installGTable(cfBytes(' + JSON.stringify(readFileSync(gtablePath).toString('hex')) + '));', context);
   // Cases cross as JSON and results come back as JSON, so no object crosses the realms.
   const run = vm.runInContext(
     '(function (json) { var out = []; runConformance(DepinCore, JSON.parse(json), function (id, r, ms) { out.push([id, r, ms]); }, __now);' +
