@@ -3,7 +3,7 @@
 //
 // Specs: "P1 Companion Standard" DSMR 5.0.2 (NL, Netbeheer Nederland) §6 telegram format,
 // DSMR 4.2.2, DSMR 2.2 / 3.0 (no CRC); Fluvius "e-MUCS P1" 1.7.1 (BE: 1-0:1.4.0, 1-0:1.6.0,
-// 0-0:98.1.0); the Swedish "Branschrekommendation för lokalt kundgränssnitt" (DSMR framing with
+// 0-0:98.1.0); the Swedish "Branschrekommendation for lokalt kundgranssnitt" (DSMR framing with
 // 1-0:1.8.0 totals). Luxembourg's Smarty meters encrypt the P1 stream (DLMS general-glo-ciphering,
 // AES-128-GCM with a per-meter key from the grid operator): not supported here.
 //

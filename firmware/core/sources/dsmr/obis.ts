@@ -151,7 +151,7 @@ export function isCurrent(id: ObisId): boolean {
 
 /**
  * Splits a data line into data sets: each is an identifier and its parenthesised groups. One
- * line may hold several data sets (IEC 62056-21 §6.5: "1.8.1(5*kWh)1.8.2(6*kWh)"); a line that
+ * line may hold several data sets (IEC 62056-21 data block: "1.8.1(5*kWh)1.8.2(6*kWh)"); a line that
  * starts with '(' continues the previous object (DSMR 2.2/3 gas values). Calls `each(id, groups)`
  * per data set, with `id` '' for a continuation. Returns false on a grammar error, after
  * which no further data sets of the line are delivered (earlier ones were).
