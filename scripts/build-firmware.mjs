@@ -386,15 +386,16 @@ export function hoistFunctionDeclarations(code) {
 }
 
 /**
- * Declares at the top of each function body (after the directives) the `var` names it uses
- * above their first `var` statement. terser writes such code: with two `var k` in one
- * function it keeps one declaration and turns the first into a bare assignment, trusting
- * hoisting; Espruino would then assign an outer `k` (in the bundle, some other module-level
- * binding terser also named k). `var k;` first is the same program in JavaScript.
+ * Declares at the top of each function body (after the directives) every `var` name it uses:
+ * JavaScript's var hoisting written out. Espruino creates a var only when its statement runs,
+ * so a name read above its `var` (terser turns one of two `var k` into a bare assignment,
+ * trusting hoisting) or declared in a branch that did not run resolves to an outer binding
+ * (in the bundle, some other module-level name terser also called k). `var k;` first is the
+ * same program in JavaScript.
  * @returns {{ code: string, declared: number }}
  */
 export function hoistVarDeclarations(code) {
-  const late = lateVarDeclarations(code);
+  const late = lateVarDeclarations(code, { all: true });
   if (!late.length) return { code, declared: 0 };
   const inserts = late.map(({ fn, names }) => {
     const body = fn.type === 'Program' ? fn.body : fn.body.body;

@@ -34,7 +34,7 @@ export function espruinoExactNumberText(x: number): string | undefined;
 /** Member names `code` defines (object keys, `x.name =`, class methods). */
 export function definedMemberNames(code: string): string[];
 /** Per function (or Program): var names referenced above their first declaration. */
-export function lateVarDeclarations(code: string): { fn: unknown; names: string[] }[];
+export function lateVarDeclarations(code: string, opts?: { all?: boolean }): { fn: unknown; names: string[] }[];
 
 export const TS_HELPERS: Record<string, string>;
 export const ESPRUINO_BUILTINS: {

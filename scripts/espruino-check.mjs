@@ -937,16 +937,18 @@ export function definedMemberNames(code) {
  * (anywhere, nested functions included) at a position above their first declaration. Declaring
  * those at the top of the body is JavaScript's var hoisting written out; without it Espruino
  * assigns such a name in an outer scope (or a new global) until the `var` statement runs.
+ * With `all`, every referenced `var` name counts, wherever it is declared: a `var` inside a
+ * branch that does not run never exists in Espruino, so a later read finds an outer binding.
  * @returns {{ fn: object, names: string[] }[]} fn: the acorn Function or Program node
  */
-export function lateVarDeclarations(code) {
+export function lateVarDeclarations(code, opts = {}) {
   const ast = Parser.parse(code, { ecmaVersion: 'latest', sourceType: 'script', locations: true, allowReserved: true });
   const byFn = new Map();
   analyse(ast, code, () => {}, {}, true, (refs) => {
     for (const r of refs) {
       if (!r.res || r.res.scope.kind !== 'function') continue;
       const d = r.res.decl;
-      if (d.kind !== 'var' || d.pos <= r.pos) continue;
+      if (d.kind !== 'var' || (!opts.all && d.pos <= r.pos)) continue;
       (byFn.get(r.res.scope.fn) ?? byFn.set(r.res.scope.fn, new Set()).get(r.res.scope.fn)).add(r.id.name);
     }
   });
