@@ -81,8 +81,12 @@ interface Encoded {
 
 const TYPE_WORDS: Record<string, number> = { u16: 1, s16: 1, u32_abcd: 2, u32_cdab: 2, s32_abcd: 2, s32_cdab: 2, f32_abcd: 2, f32_cdab: 2 };
 
-/** A silence longer than this between request bytes starts a new frame. */
-const SILENCE_RESET_MS = 20;
+/**
+ * A silence longer than this between request bytes starts a new frame. A real slave uses 1.5
+ * character times; the simulated link has no wire timing and a loaded test machine can stall
+ * its timers for tens of ms, so the simulation is generous.
+ */
+const SILENCE_RESET_MS = 250;
 
 export class ModbusMeter {
   readonly address: number;

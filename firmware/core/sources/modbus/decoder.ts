@@ -172,7 +172,7 @@ export interface ParserStats {
   exceptions: number;
   /** Bytes skipped: noise before a frame, and what an expect() found still unexplained. */
   noise: number;
-  /** Complete candidates (plausible header) whose CRC did not match. */
+  /** Frames shaped like the answer (address, function, byte count) whose CRC did not match. */
   badCrc: number;
   /** CRC-valid frames from another address (another slave answering, or a corrupted address). */
   wrongSlave: number;
@@ -328,7 +328,9 @@ export class RtuResponseParser {
         continue;
       }
       if (!crcOk(b, i, i + n)) {
-        this.stats.badCrc++;
+        // Only a frame shaped like the answer counts as a damaged answer; other candidates are
+        // mostly data bytes that happen to look like a header while the real frame arrives.
+        if (this.isAnswerHeader(i)) this.stats.badCrc++;
         this.dead[i] = 1;
         i++;
         continue;
@@ -349,6 +351,11 @@ export class RtuResponseParser {
     while (k < this.len && this.dead[k]) k++;
     this.drop(k);
     return PARSE.NEED_MORE;
+  }
+
+  private isAnswerHeader(i: number): boolean {
+    const b = this.buf;
+    return b[i] === this.slave && ((b[i + 1] === this.fc && b[i + 2] === this.byteCount) || b[i + 1] === (this.fc | MODBUS.EXCEPTION_BIT));
   }
 
   /** A CRC-valid frame starts at i: is it the answer? */

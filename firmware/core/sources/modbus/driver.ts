@@ -199,14 +199,17 @@ export class ModbusMaster {
     this.schedule();
   }
 
-  /** Sends the current request once the bus has been silent for the inter-frame gap. */
+  /**
+   * Sends the current request once the bus has been silent for the inter-frame gap; bytes that
+   * arrive meanwhile push the moment back, so the timer re-checks before sending.
+   */
   private schedule(): void {
     const wait = this.quietAt - this.now();
     if (wait > 0) {
       const self = this;
       this.timer = this.host.timers.setTimeout(function () {
         self.timer = undefined;
-        self.send();
+        self.schedule();
       }, Math.ceil(wait));
     } else this.send();
   }
