@@ -194,7 +194,7 @@ export class DsmrMeter {
       L.push('0-0:96.1.1(4B384547303034303436333935353037)');
       values.push({ n: 'ts', vs: ts });
     }
-    const eNames = ['e_imp_t1', 'e_imp_t2', 'e_exp_t1', 'e_exp_t2'];
+    const eNames = ['e_t1', 'e_t2', 'e_exp_t1', 'e_exp_t2'];
     const eIds = ['1-0:1.8.1', '1-0:1.8.2', '1-0:2.8.1', '1-0:2.8.2'];
     for (let k = 0; k < 4; k++) {
       L.push(eIds[k] + '(' + fixed(e[k], v22 ? 5 : 6, 3) + '*kWh)');

@@ -192,11 +192,11 @@ export class IecMeter {
     values.push({ n: 'ff', vs: '00000000' });
     L.push('0.0.0(71234567)', '0.9.1(' + pad(d.getUTCHours(), 2) + pad(d.getUTCMinutes(), 2) + '00)', '0.9.2(' + pad(d.getUTCFullYear() % 100, 2) + pad(d.getUTCMonth() + 1, 2) + pad(d.getUTCDate(), 2) + ')');
     L.push('1.8.0(' + fixed(e1 + e2, 6, 3) + '*kWh)');
-    values.push({ n: 'e_imp', u: 'Wh', s: e1 + e2 });
+    values.push({ n: 'e', u: 'Wh', s: e1 + e2 });
     L.push('1.8.1(' + fixed(e1, 6, 3) + '*kWh)');
-    values.push({ n: 'e_imp_t1', u: 'Wh', s: e1 });
+    values.push({ n: 'e_t1', u: 'Wh', s: e1 });
     L.push('1.8.2(' + fixed(e2, 6, 3) + '*kWh)');
-    values.push({ n: 'e_imp_t2', u: 'Wh', s: e2 });
+    values.push({ n: 'e_t2', u: 'Wh', s: e2 });
     // A stored billing period: present in every real readout, never a current value.
     L.push('1.8.0*03(' + fixed(this.reg.historic, 6, 3) + ')');
     L.push('2.8.0(' + fixed(this.reg.exp, 6, 3) + '*kWh)');

@@ -108,8 +108,8 @@ test('the issue field vector (DSMR 5, three phases, gas) decodes to its expected
   };
   // The field vector states kWh/kW; SenML carries Wh/W as integers (x1000, exact for 3 decimals).
   const kilo = (k: number) => Math.round(k * 1000);
-  assert.deepEqual(by('e_imp_t1'), { n: 'e_imp_t1', u: 'Wh', s: kilo(x.import_t1_kWh as number) });
-  assert.deepEqual(by('e_imp_t2'), { n: 'e_imp_t2', u: 'Wh', s: kilo(x.import_t2_kWh as number) });
+  assert.deepEqual(by('e_t1'), { n: 'e_t1', u: 'Wh', s: kilo(x.import_t1_kWh as number) });
+  assert.deepEqual(by('e_t2'), { n: 'e_t2', u: 'Wh', s: kilo(x.import_t2_kWh as number) });
   assert.deepEqual(by('e_exp_t1'), { n: 'e_exp_t1', u: 'Wh', s: kilo(x.export_t1_kWh as number) });
   assert.deepEqual(by('e_exp_t2'), { n: 'e_exp_t2', u: 'Wh', s: kilo(x.export_t2_kWh as number) });
   assert.deepEqual(by('p_imp'), { n: 'p_imp', u: 'W', v: kilo(x.power_import_kW as number) });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { iec62056Source } from '../../firmware/core/sources/iec62056/driver.js';
 import { checkSourceConfigs } from '../../firmware/core/sources/registry.js';
-import { IecMeter, type IecMeterOptions } from '../../agent-sim/peripherals/iec62056-meter.js';
+import { IecMeter, type IecMeterOptions, type IecFault } from '../../agent-sim/peripherals/iec62056-meter.js';
 import type { Source } from '../../firmware/core/sources/source.js';
 import { meterRig, type MeterRig } from './meter-host.js';
 
@@ -73,7 +73,7 @@ test('a missed baud switch shows up: the meter sends at 9600 while the reader st
 });
 
 test('faults: bad BCC, no baud switch, truncated message, mode B identification, silence -> retried, then read', () => {
-  const cases: [IecMeterOptions['faults'] extends infer _ ? string : never, string][] = [
+  const cases: [IecFault, string][] = [
     ['bcc', 'bccErrors'],
     ['noSwitch', 'dataTimeouts'],
     ['truncate', 'dataTimeouts'],
@@ -83,7 +83,7 @@ test('faults: bad BCC, no baud switch, truncated message, mode B identification,
   for (const [fault, counter] of cases) {
     const { rig, meter, src } = setup({});
     withRig(rig, () => {
-      meter.forced.push(fault as never);
+      meter.forced.push(fault);
       const r = rig.read(src);
       assert.equal(r.e, undefined, fault);
       assert.deepEqual(r.values, meter.intact()[0].values, fault);

@@ -150,7 +150,7 @@ test('parser: the request echo is skipped, a long identification is refused, BCC
 test('decoding is strict: a malformed line, duplicate or value refuses the whole block', () => {
   const ok = '1.8.0(001234.567*kWh)\r\n32.7.0(230.1*V)\r\n1.8.0*01(001000.000*kWh)\r\n!\r\n';
   assert.deepEqual(decodeReadout(latin1(ok), ok.length).values, [
-    { n: 'e_imp', u: 'Wh', s: 1234567 },
+    { n: 'e', u: 'Wh', s: 1234567 },
     { n: 'u_l1', u: 'V', v: 230.1 },
   ]);
   const cases: [string, RegExp][] = [

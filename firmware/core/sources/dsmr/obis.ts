@@ -42,10 +42,10 @@ export const DIM_POWER = 'W';
 /**
  * Electricity objects (A = 1) by C.D.E, IEC 62056-61 / DSMR 5.0.2 §6.12 / eMUCS-P1 1.7.1 §7:
  * [name, SenML unit the value must convert to, 's' for a cumulative total else 'v'].
- * Tariff registers 1.8.T / 2.8.T (T = 1..9) are generated below: e_imp_tT / e_exp_tT.
+ * Tariff registers 1.8.T / 2.8.T (T = 1..9) are generated below: e_tT / e_exp_tT.
  */
 export const OBIS_ELECTRICITY: { [cde: string]: [string, string, string] } = {
-  '1.8.0': ['e_imp', 'Wh', 's'], // active energy import, total
+  '1.8.0': ['e', 'Wh', 's'], // active energy import, total
   '2.8.0': ['e_exp', 'Wh', 's'], // active energy export, total
   '1.7.0': ['p_imp', 'W', 'v'], // active power import, all phases
   '2.7.0': ['p_exp', 'W', 'v'], // active power export, all phases
@@ -279,7 +279,7 @@ export function electricityEntry(cde: string): [string, string, string] | undefi
   // Tariff registers 1.8.T / 2.8.T, T = 1..9 (DSMR: T1 = low, T2 = normal; eMUCS: T1 = day).
   if (cde.length === 5 && (cde.charAt(0) === '1' || cde.charAt(0) === '2') && cde.substr(1, 3) === '.8.') {
     const t = cde.charCodeAt(4);
-    if (t >= 49 && t <= 57) return [(cde.charAt(0) === '1' ? 'e_imp_t' : 'e_exp_t') + cde.charAt(4), 'Wh', 's'];
+    if (t >= 49 && t <= 57) return [(cde.charAt(0) === '1' ? 'e_t' : 'e_exp_t') + cde.charAt(4), 'Wh', 's'];
   }
   return undefined;
 }
