@@ -153,9 +153,9 @@ test('round trip: simulated BME280 -> readings equal the truth within the ADC st
         const res = readOnce(r.vt, src);
         assert.equal(res.calls, 1);
         assert.equal(res.err, undefined, String(res.err));
-        assert.deepEqual(res.values!.map((x) => x.n + ' ' + x.u), ['t Cel', 'p Pa', 'rh %RH']);
+        assert.deepEqual(res.values!.map((x) => x.n + ' ' + x.u), ['t Cel', 'pres Pa', 'rh %RH']);
         assert.ok(Math.abs(val(res.values, 't')! - t) < 0.02, 't ' + t + ' -> ' + val(res.values, 't'));
-        assert.ok(Math.abs(val(res.values, 'p')! - p) < stepP, 'p ' + p + ' -> ' + val(res.values, 'p'));
+        assert.ok(Math.abs(val(res.values, 'pres')! - p) < stepP, 'p ' + p + ' -> ' + val(res.values, 'pres'));
         assert.ok(Math.abs(val(res.values, 'rh')! - rh) < 0.02, 'rh ' + rh + ' -> ' + val(res.values, 'rh'));
         assert.ok(!Object.is(val(res.values, 't'), -0));
       }
@@ -192,9 +192,9 @@ test('BMP280 (chip id 0x58): detected, no humidity register touched, no rh repor
     sim.pressure = 98765;
     const res = readOnce(r.vt, src);
     assert.equal(res.err, undefined);
-    assert.deepEqual(res.values!.map((x) => x.n), ['t', 'p']);
+    assert.deepEqual(res.values!.map((x) => x.n), ['t', 'pres']);
     assert.ok(Math.abs(val(res.values, 't')! - 18.25) < 0.02);
-    assert.ok(Math.abs(val(res.values, 'p')! - 98765) < 3);
+    assert.ok(Math.abs(val(res.values, 'pres')! - 98765) < 3);
     assert.equal(sim.writes.filter((w) => w[0] === 0xf2).length, 0);
     assert.equal(res.ms, 2 + Math.ceil(bme280MeasureMaxMs(1, 1, 0)));
   } finally {

@@ -257,7 +257,7 @@ function createBme280(host: Host, id: string, intervalMs: number, c: { [k: strin
       }
       const values: SourceValue[] = [
         { n: 't', u: 'Cel', v: round(tt.t) },
-        { n: 'p', u: 'Pa', v: round(p) },
+        { n: 'pres', u: 'Pa', v: round(p) },
       ];
       if (humidity) values.push({ n: 'rh', u: '%RH', v: round(bme280Humidity(cal, raw.adcH as number, tt.tFine)) });
       stats.ok++;
