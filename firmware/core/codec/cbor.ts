@@ -192,6 +192,12 @@ function fromHalf(h: number): number {
   const e = (h >>> 10) & 31;
   const m = h & 0x3ff;
   let v: number;
+  if (e === 0 && m === 0) {
+    // Espruino has no integer -0 (negating 0 gives 0); a float32 with only the sign bit set
+    // is -0 there too.
+    F.setUint32(0, (h & 0x8000) << 16);
+    return F.getFloat32(0);
+  }
   if (e === 0) v = m / 16777216; // m * 2^-24
   else if (e === 31) v = m ? NaN : Infinity;
   else {
