@@ -7,7 +7,7 @@
 //                  value in the safe range as an integer and everything else (fractions, NaN,
 //                  ±Infinity, −0, integral values beyond 2^53) as the shortest exact float.
 //                  A decoded float 1.0 is the number 1 and re-encodes as the integer 1.
-//                  (Espruino has no integer −0: there −0 and −0.0 become the integer 0.)
+//                  (Espruino has no integer −0, so −0.0 is decoded from its float bits.)
 //   byte string    Uint8Array (decoded ones are copies, never views into the input)
 //   text string    string, UTF-8 on the wire; each JS char (charCodeAt) is a code point, with
 //                  surrogate pairs joined; lone surrogates cannot be encoded. Espruino's
