@@ -223,7 +223,13 @@ export function scaleDecimal(s: string, shift: number): number {
   let moved = frac.substring(0, shift);
   while (moved.length < shift) moved += '0';
   const rest = frac.substring(shift);
-  const v = parseFloat(intPart + moved + (rest.length ? '.' + rest : ''));
+  // Espruino's parseFloat (and Number, unary +) read an integer with a leading zero as octal:
+  // parseFloat("0001727") is 983 there. Meters zero-pad everything, so strip the zeros first.
+  let digits = intPart + moved;
+  let z = 0;
+  while (z < digits.length - 1 && digits.charCodeAt(z) === 48) z++;
+  digits = digits.substring(z);
+  const v = parseFloat(digits + (rest.length ? '.' + rest : ''));
   return neg ? -v : v;
 }
 
@@ -256,6 +262,11 @@ export function anyQuantity(group: string): { v: number; u: string } | undefined
   return quantity(group, OBIS_UNITS[unit].u);
 }
 
+/** Two decimal digits at `i` (checked to be digits by the caller), without octal surprises. */
+function two(s: string, i: number): number {
+  return (s.charCodeAt(i) - 48) * 10 + s.charCodeAt(i + 1) - 48;
+}
+
 /**
  * DSMR timestamp YYMMDDhhmmssX (DSMR 5.0.2 §6.4, X = S summer / W winter time), the 12-digit
  * form without X (DSMR 2.2/3), or IEC's 10-digit YYMMDDhhmm; fields range-checked.
@@ -265,11 +276,11 @@ export function isTimestamp(s: string): boolean {
   if (n !== 10 && n !== 12 && n !== 13) return false;
   for (let i = 0; i < (n === 13 ? 12 : n); i++) if (!isDigit(s.charCodeAt(i))) return false;
   if (n === 13 && s.charAt(12) !== 'S' && s.charAt(12) !== 'W') return false;
-  const mo = +s.substr(2, 2);
-  const d = +s.substr(4, 2);
-  const h = +s.substr(6, 2);
-  const mi = +s.substr(8, 2);
-  const se = n >= 12 ? +s.substr(10, 2) : 0;
+  const mo = two(s, 2);
+  const d = two(s, 4);
+  const h = two(s, 6);
+  const mi = two(s, 8);
+  const se = n >= 12 ? two(s, 10) : 0;
   return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && se <= 59;
 }
 
