@@ -112,14 +112,22 @@ interface Cursor {
   i: number;
   end: number;
   maxDepth: number;
+  /** Members whose string value is checked but not built (see parseJsonObject). */
+  skip: { [k: string]: boolean } | undefined;
 }
 
+// The per-byte loops work on locals and store the position back once: on an interpreter a
+// property read per byte (c.b[c.i]) costs as much as the comparison itself.
 function ws(c: Cursor): void {
-  while (c.i < c.end) {
-    const x = c.b[c.i];
-    if (x !== 0x20 && x !== 0x09 && x !== 0x0a && x !== 0x0d) return;
-    c.i++;
+  const b = c.b;
+  const end = c.end;
+  let i = c.i;
+  while (i < end) {
+    const x = b[i];
+    if (x !== 0x20 && x !== 0x09 && x !== 0x0a && x !== 0x0d) break;
+    i++;
   }
+  c.i = i;
 }
 
 function expectLit(c: Cursor, lit: string): void {
@@ -135,45 +143,73 @@ function hexVal(x: number): number {
 
 function readString(c: Cursor): string {
   // c.b[c.i] is the opening quote.
-  c.i++;
+  const b = c.b;
+  const end = c.end;
+  let i = c.i + 1;
   let s = '';
-  let run = c.i;
+  let run = i;
   for (;;) {
-    if (c.i >= c.end) throw BAD;
-    const x = c.b[c.i];
+    if (i >= end) throw BAD;
+    const x = b[i];
     if (x === 0x22) {
-      s += chars(c.b, run, c.i);
-      c.i++;
-      return s;
+      c.i = i + 1;
+      return s + chars(b, run, i);
     }
     // Control characters must be escaped; bytes >= 0x80 are not ASCII.
     if (x < 0x20 || x >= 0x80) throw BAD;
     if (x !== 0x5c) {
-      c.i++;
+      i++;
       continue;
     }
-    s += chars(c.b, run, c.i);
-    c.i++;
-    if (c.i >= c.end) throw BAD;
-    const e = c.b[c.i++];
-    if (e === 0x22) s += '"';
-    else if (e === 0x5c) s += '\\';
-    else if (e === 0x2f) s += '/';
-    else if (e === 0x62) s += '\b';
-    else if (e === 0x66) s += '\f';
-    else if (e === 0x6e) s += '\n';
-    else if (e === 0x72) s += '\r';
-    else if (e === 0x74) s += '\t';
-    else if (e === 0x75) {
-      if (c.i + 4 > c.end) throw BAD;
-      const u = (hexVal(c.b[c.i]) << 12) | (hexVal(c.b[c.i + 1]) << 8) | (hexVal(c.b[c.i + 2]) << 4) | hexVal(c.b[c.i + 3]);
-      c.i += 4;
-      // ASCII only: Espruino's ESP32 builds keep one byte per character.
-      if (u >= 0x80) throw BAD;
-      s += String.fromCharCode(u);
-    } else throw BAD;
-    run = c.i;
+    s += chars(b, run, i);
+    c.i = i + 1;
+    s += readEscape(c);
+    i = c.i;
+    run = i;
   }
+}
+
+/** The escape after a backslash at c.i (RFC 8259 7), ASCII only; advances c.i past it. */
+function readEscape(c: Cursor): string {
+  if (c.i >= c.end) throw BAD;
+  const e = c.b[c.i++];
+  if (e === 0x22) return '"';
+  if (e === 0x5c) return '\\';
+  if (e === 0x2f) return '/';
+  if (e === 0x62) return '\b';
+  if (e === 0x66) return '\f';
+  if (e === 0x6e) return '\n';
+  if (e === 0x72) return '\r';
+  if (e === 0x74) return '\t';
+  if (e !== 0x75 || c.i + 4 > c.end) throw BAD;
+  const u = (hexVal(c.b[c.i]) << 12) | (hexVal(c.b[c.i + 1]) << 8) | (hexVal(c.b[c.i + 2]) << 4) | hexVal(c.b[c.i + 3]);
+  c.i += 4;
+  // ASCII only: Espruino's ESP32 builds keep one byte per character.
+  if (u >= 0x80) throw BAD;
+  return String.fromCharCode(u);
+}
+
+/**
+ * Checks a string exactly as readString does, without building it: a packet's base64 `data` is
+ * most of a PUSH_DATA (8 x 340 characters in a full one) and string building is the costly part
+ * on an interpreter.
+ */
+function skipString(c: Cursor): void {
+  const b = c.b;
+  const end = c.end;
+  let i = c.i + 1;
+  for (;;) {
+    if (i >= end) throw BAD;
+    const x = b[i++];
+    if (x === 0x22) break;
+    if (x < 0x20 || x >= 0x80) throw BAD;
+    if (x === 0x5c) {
+      c.i = i;
+      readEscape(c);
+      i = c.i;
+    }
+  }
+  c.i = i;
 }
 
 /** ASCII bytes b[a, z) as a string, in pieces (String.fromCharCode.apply takes <= 256 args on Espruino). */
@@ -234,7 +270,11 @@ function readValue(c: Cursor, depth: number): unknown {
       ws(c);
       if (c.i >= c.end || c.b[c.i] !== 0x3a) throw BAD;
       c.i++;
-      o[k] = readValue(c, depth + 1);
+      ws(c);
+      if (c.skip !== undefined && c.skip[k] === true && c.i < c.end && c.b[c.i] === 0x22) {
+        skipString(c);
+        o[k] = '';
+      } else o[k] = readValue(c, depth + 1);
       ws(c);
       if (c.i >= c.end) throw BAD;
       if (c.b[c.i] === 0x2c) {
@@ -292,10 +332,11 @@ function readValue(c: Cursor, depth: number): unknown {
 /**
  * Parses b[start, end) as one JSON object (RFC 8259), ASCII only, nesting at most maxDepth.
  * Trailing whitespace and NUL bytes (a C string terminator some forwarders send) are allowed.
- * Returns undefined for anything else.
+ * Returns undefined for anything else. Members named in `skip` whose value is a string are
+ * checked like any string but come out as '' (their text is not needed).
  */
-export function parseJsonObject(b: Uint8Array, start: number, end: number, maxDepth: number): { [k: string]: unknown } | undefined {
-  const c: Cursor = { b: b, i: start, end: end, maxDepth: maxDepth };
+export function parseJsonObject(b: Uint8Array, start: number, end: number, maxDepth: number, skip?: { [k: string]: boolean }): { [k: string]: unknown } | undefined {
+  const c: Cursor = { b: b, i: start, end: end, maxDepth: maxDepth, skip: skip };
   let v: unknown;
   try {
     ws(c);
@@ -465,6 +506,9 @@ export function decodePush(root: { [k: string]: unknown }, maxRxpk: number): Pus
   return out;
 }
 
+/** rxpk `data` (the packet payload, base64) is checked but never built: nothing here uses it. */
+const SKIP_MEMBERS: { [k: string]: boolean } = { data: true };
+
 /** One datagram as the server sees it. */
 export interface Decoded {
   header?: SemtechHeader;
@@ -490,7 +534,7 @@ export function decodeDatagram(b: Uint8Array, lim: DecodeLimits): Decoded {
     if (b.length === SEMTECH_JSON_AT || parseJsonObject(b, SEMTECH_JSON_AT, b.length, lim.maxDepth)) return { header: h };
     return { header: h, reject: R_JSON };
   }
-  const root = parseJsonObject(b, SEMTECH_JSON_AT, b.length, lim.maxDepth);
+  const root = parseJsonObject(b, SEMTECH_JSON_AT, b.length, lim.maxDepth, SKIP_MEMBERS);
   if (!root) return { header: h, reject: R_JSON };
   const push = decodePush(root, lim.maxRxpk);
   if (!push) return { header: h, reject: R_PAYLOAD };
