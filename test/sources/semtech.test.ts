@@ -171,6 +171,20 @@ test('JSON reader bounds: depth 8 accepted and 9 refused; a 32-char number accep
   assert.equal(parseJsonObject(top, 0, top.length, 8), undefined, 'the root must be an object');
 });
 
+test('skipped members (rxpk data) are checked like any string but not built', () => {
+  const j = (d: string) => push('{"rxpk":[{"freq":868.1,"datr":"SF7BW125","rssi":-50,"lsnr":1.0,"data":' + d + '}]}');
+  assert.equal(decodeDatagram(j('"QUJD\\/\\u0041"'), LIM).reject, undefined);
+  assert.equal(decodeDatagram(j('"QU\x01JD"'), LIM).reject, 'json', 'control character');
+  assert.equal(decodeDatagram(j('"QU\xc3\xa9"'), LIM).reject, 'json', 'not ASCII');
+  assert.equal(decodeDatagram(j('"\\u00e9"'), LIM).reject, 'json', 'escape beyond ASCII');
+  assert.equal(decodeDatagram(j('"\\x41"'), LIM).reject, 'json', 'no such escape');
+  assert.equal(decodeDatagram(j('"QUJD'), LIM).reject, 'json', 'unterminated');
+  assert.equal(decodeDatagram(j('5'), LIM).reject, undefined, 'a non-string data is read normally');
+  const b = ascii('{"data":"QUJD","x":"QUJD"}');
+  assert.deepEqual(parseJsonObject(b, 0, b.length, 8, { data: true }), { data: '', x: 'QUJD' });
+  assert.deepEqual(parseJsonObject(b, 0, b.length, 8), { data: 'QUJD', x: 'QUJD' });
+});
+
 test('datagram bounds: maxDatagram accepted at the limit, refused one above; maxRxpk likewise', () => {
   const body = (n: number) => '{"stat":{"time":"' + 'x'.repeat(n) + '"}}';
   const exact = push(body(SEMTECH_MAX_DATAGRAM - 12 - body(0).length));
