@@ -245,8 +245,13 @@ export const SOURCE_IO: { [type: string]: SourceIO } = {
   sht31: { bus: 'i2c', defaultBus: 'I2C1', pins: { sda: IO, scl: IO }, share: 'port' },
   bme280: { bus: 'i2c', defaultBus: 'I2C1', pins: { sda: IO, scl: IO }, share: 'port' },
   ds18b20: { pins: { pin: IO }, share: 'pin' },
+  iec62056: { port: 'serial', pins: { rx: IN, tx: OUT } },
   pms5003: { port: 'serial', pins: { rx: IN, tx: OUT } },
   sds011: { port: 'serial', pins: { rx: IN, tx: OUT } },
+  s8: { port: 'serial', pins: { rx: IN, tx: OUT } },
+  // No pins: `port` of semtech is a UDP port number.
+  semtech: { pins: {} },
+  device: { pins: {} },
 };
 
 /** Unknown source types: pin fields recognised by name, no sharing. */
@@ -1108,9 +1113,21 @@ function checkSource(k: Check, r: Resolved, path: string): void {
     portKey = io.share === 'port' ? 'i2c:' + portName : '';
     po = checkPortField(k, path + '.bus', bus, 'i2c', portKey);
   }
-  for (const f in io.pins) {
-    if (!io.pins.hasOwnProperty(f)) continue;
-    const use = io.pins[f];
+  // Espruino sets up both lines of a UART and an I2C bus: a pin the source type has no field
+  // for is still taken, at the port's default.
+  const fields: { [field: string]: PinFieldUse } = {};
+  for (const f in io.pins) if (io.pins.hasOwnProperty(f)) fields[f] = io.pins[f];
+  if (po && po.kind === 'serial') {
+    if (!fields.rx) fields.rx = IN;
+    if (!fields.tx) fields.tx = OUT;
+  }
+  if (po && po.kind === 'i2c') {
+    if (!fields.sda) fields.sda = IO;
+    if (!fields.scl) fields.scl = IO;
+  }
+  for (const f in fields) {
+    if (!fields.hasOwnProperty(f)) continue;
+    const use = fields[f];
     let value = c[f];
     let implicit = '';
     if (value === undefined) {
