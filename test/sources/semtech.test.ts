@@ -81,7 +81,7 @@ test('datr: SF5..SF12 with BW125/250/500 only', () => {
   assert.deepEqual(parseLoraDatr('SF7BW125'), [7, 125]);
   assert.deepEqual(parseLoraDatr('SF12BW500'), [12, 500]);
   assert.deepEqual(parseLoraDatr('SF5BW250'), [5, 250]);
-  for (const bad of ['SF4BW125', 'SF13BW125', 'SF7BW126', 'SF7BW', 'BW125SF7', 'SF07BW125x', 'sf7bw125', 'SF7BW1250', 'SF-7BW125', 'SF 7BW125', ''])
+  for (const bad of ['SF4BW125', 'SF13BW125', 'SF7BW126', 'SF7BW', 'BW125SF7', 'SF07BW125x', 'SF07BW125', 'SF7BW0125', 'sf7bw125', 'SF7BW1250', 'SF-7BW125', 'SF 7BW125', ''])
     assert.equal(parseLoraDatr(bad), undefined, bad);
 });
 

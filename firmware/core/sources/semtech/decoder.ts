@@ -450,8 +450,9 @@ export function parseLoraDatr(d: string): number[] | undefined {
   return [sf, bw];
 }
 
+/** 1..3 decimal digits without a leading zero (the forwarder prints "SF%uBW%u"). */
 function digitsOnly(s: string): boolean {
-  if (s.length === 0 || s.length > 3) return false;
+  if (s.length === 0 || s.length > 3 || s.charAt(0) === '0') return false;
   for (let i = 0; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return false;
   return true;
 }
