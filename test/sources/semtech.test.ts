@@ -20,6 +20,7 @@ import { FlashStorage } from '../../agent-sim/platform/flash-storage.js';
 import { systemClock, systemTimers } from '../../agent-sim/platform/host.js';
 import { benchFrames, decodeOnce } from './semtech-frames.js';
 import { rng } from './virtual-clock.js';
+import { espruinoNumberValue } from '../../scripts/espruino-check.mjs';
 
 const V = JSON.parse(readFileSync(new URL('../vectors/sources/semtech.json', import.meta.url), 'utf8'));
 const LIM = { maxDatagram: SEMTECH_MAX_DATAGRAM, maxDepth: SEMTECH_MAX_DEPTH, maxRxpk: SEMTECH_MAX_RXPK };
@@ -183,6 +184,34 @@ test('skipped members (rxpk data) are checked like any string but not built', ()
   const b = ascii('{"data":"QUJD","x":"QUJD"}');
   assert.deepEqual(parseJsonObject(b, 0, b.length, 8, { data: true }), { data: '', x: 'QUJD' });
   assert.deepEqual(parseJsonObject(b, 0, b.length, 8), { data: 'QUJD', x: 'QUJD' });
+});
+
+test('Espruino parseFloat (digits summed in doubles) gives the same decoded values as Node', () => {
+  const espruinoParseFloat = (t: string) => (t[0] === '-' ? -espruinoNumberValue(t.slice(1)) : espruinoNumberValue(t));
+  const r = rng(21);
+  const pk: string[] = [];
+  const stats: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const lsnr = (-20 + i * 0.17).toFixed(1);
+    pk.push('{"freq":' + (863 + r() * 7).toFixed(6) + ',"datr":"SF7BW125","rssi":-50,"lsnr":' + lsnr + '}');
+    stats.push('{"stat":{"ackr":' + (r() * 100).toFixed(1) + ',"temp":' + (r() * 60 - 10).toFixed(1) + ',"lati":' + (r() * 180 - 90).toFixed(5) + ',"long":' + (r() * 360 - 180).toFixed(5) + ',"alti":' + Math.round(r() * 500) + '}}');
+  }
+  const grams = [push('{"rxpk":[' + pk.slice(0, 60).join(',') + ']}'), push('{"rxpk":[' + pk.slice(60, 120).join(',') + ']}'), push('{"rxpk":[' + pk.slice(120).join(',') + ']}'), ...stats.map((j) => push(j))];
+  const lim = { ...LIM, maxRxpk: 255 };
+  const node = grams.map((g) => decodeDatagram(g, lim));
+  let differs = 0;
+  for (const t of stats.map((j) => /"lati":([-0-9.]+)/.exec(j)![1])) if (espruinoParseFloat(t) !== parseFloat(t)) differs++;
+  const saved = globalThis.parseFloat;
+  globalThis.parseFloat = espruinoParseFloat as typeof parseFloat;
+  let esp;
+  try {
+    esp = grams.map((g) => decodeDatagram(g, lim));
+  } finally {
+    globalThis.parseFloat = saved;
+  }
+  assert.ok(differs > 20, 'the raw parse does differ for ' + differs + ' of 200 latitudes');
+  assert.deepEqual(esp, node);
+  assert.equal(node[0].push!.rxpk.length, 60);
 });
 
 test('datagram bounds: maxDatagram accepted at the limit, refused one above; maxRxpk likewise', () => {

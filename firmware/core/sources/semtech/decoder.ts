@@ -402,6 +402,15 @@ function inRange(v: unknown, min: number, max: number): v is number {
 
 const STAT_COUNTS = ['rxnb', 'rxok', 'rxfw', 'dwnb', 'txnb'];
 
+/**
+ * x rounded to 1/k (k = 10 or 100000: the precision the forwarder prints, "%.1f" / "%.5f").
+ * Espruino's parseFloat sums decimal digits in doubles (src/jsutils.c stringToFloatWithRadix),
+ * so "5.1" may come out one bit off there; rounding gives Node's value on both.
+ */
+function dec(x: number, k: number): number {
+  return Math.round(x * k) / k;
+}
+
 function decodeStat(o: unknown): StatReport | undefined {
   if (o === null || typeof o !== 'object' || o instanceof Array) return undefined;
   const s = o as { [k: string]: unknown };
@@ -417,16 +426,16 @@ function decodeStat(o: unknown): StatReport | undefined {
   if (r.rxnb !== undefined && ((r.rxok !== undefined && r.rxok > r.rxnb) || (r.rxfw !== undefined && r.rxfw > r.rxnb))) return undefined;
   if (s.ackr !== undefined) {
     if (!inRange(s.ackr, 0, 100)) return undefined;
-    r.ackr = s.ackr;
+    r.ackr = dec(s.ackr, 10);
   }
   if (s.temp !== undefined) {
     if (!inRange(s.temp, -100, 200)) return undefined;
-    r.temp = s.temp;
+    r.temp = dec(s.temp, 10);
   }
   if (s.lati !== undefined || s.long !== undefined) {
     if (!inRange(s.lati, -90, 90) || !inRange(s.long, -180, 180)) return undefined;
-    r.lati = s.lati;
-    r.long = s.long;
+    r.lati = dec(s.lati, 100000);
+    r.long = dec(s.long, 100000);
   }
   if (s.alti !== undefined) {
     if (!isInt(s.alti, -20000, 100000)) return undefined;
@@ -480,7 +489,7 @@ function decodeRxpk(o: unknown): RxPacket | undefined {
   let lsnr: number | undefined;
   if (p.lsnr !== undefined) {
     if (!inRange(p.lsnr, LSNR_MIN, LSNR_MAX)) return undefined;
-    lsnr = p.lsnr;
+    lsnr = dec(p.lsnr, 10);
   }
   // LoRa packets carry an SNR (PROTOCOL.TXT 4: "lsnr ... Lora SNR ratio").
   if (sf > 0 && lsnr === undefined) return undefined;
