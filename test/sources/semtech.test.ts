@@ -187,7 +187,7 @@ test('skipped members (rxpk data) are checked like any string but not built', ()
 });
 
 test('Espruino parseFloat (digits summed in doubles) gives the same decoded values as Node', () => {
-  const espruinoParseFloat = (t: string) => (t[0] === '-' ? -espruinoNumberValue(t.slice(1)) : espruinoNumberValue(t));
+  const espruinoParseFloat = (t: string): number => (t[0] === '-' ? -(espruinoNumberValue(t.slice(1)) as number) : (espruinoNumberValue(t) as number));
   const r = rng(21);
   const pk: string[] = [];
   const stats: string[] = [];
