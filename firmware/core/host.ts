@@ -209,6 +209,14 @@ export interface IO {
   udp?(o: UdpOptions): Udp;
 }
 
+/** The network link's own counters (Wi-Fi on the device), for the `device` source. */
+export interface DeviceNet {
+  /** Signal strength in dBm while associated, else undefined. */
+  rssi(): number | undefined;
+  /** Link reconnects since boot. */
+  reconnects(): number;
+}
+
 /** The host object a platform hands to core. */
 export interface Host {
   clock: Clock;
@@ -222,4 +230,5 @@ export interface Host {
   freeMemory?(): number;
   /** Peripheral IO the board has. */
   io?: IO;
+  net?: DeviceNet;
 }
