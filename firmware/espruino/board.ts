@@ -257,6 +257,15 @@ export const SOURCE_IO: { [type: string]: SourceIO } = {
 /** Unknown source types: pin fields recognised by name, no sharing. */
 const GENERIC_IO: SourceIO = { port: 'serial', bus: 'i2c', pins: { pin: IN, rx: IN, tx: OUT, de: OUT, requestPin: OUT, sda: IO, scl: IO } };
 
+/** Bounds of a board file; boards/schema.json states the same maxItems. */
+export const BOARD_LIMITS = {
+  MAX_S0: 8,
+  MAX_RESTRICTED: 32,
+  MAX_ALTERNATIVES: 8,
+  MAX_SOURCES: 32,
+  MAX_NOTES: 16,
+};
+
 /** Marks a warning in checkDeviceConfig's output: "<path>: warning: <text>". */
 export const WARNING_MARK = ': warning: ';
 
@@ -505,7 +514,8 @@ function structure(v: V, b: Obj): void {
   }
 
   if (b.restricted !== undefined) {
-    if (!(b.restricted instanceof Array) || b.restricted.length > 32) v.e.push('restricted: expected an array of at most 32 entries, got ' + show(b.restricted));
+    if (!(b.restricted instanceof Array) || b.restricted.length > BOARD_LIMITS.MAX_RESTRICTED)
+      v.e.push('restricted: expected an array of at most ' + BOARD_LIMITS.MAX_RESTRICTED + ' entries, got ' + show(b.restricted));
     else
       for (let i = 0; i < b.restricted.length; i++) {
         const p = 'restricted[' + i + ']';
@@ -574,7 +584,8 @@ function structure(v: V, b: Obj): void {
       str(v, 'roles.p1.note', p1.note, 1, 400);
     }
     if (ro.s0 !== undefined) {
-      if (!(ro.s0 instanceof Array) || ro.s0.length > 8) v.e.push('roles.s0: expected an array of at most 8 inputs, got ' + show(ro.s0));
+      if (!(ro.s0 instanceof Array) || ro.s0.length > BOARD_LIMITS.MAX_S0)
+        v.e.push('roles.s0: expected an array of at most ' + BOARD_LIMITS.MAX_S0 + ' inputs, got ' + show(ro.s0) + (ro.s0 instanceof Array ? ' of ' + ro.s0.length : ''));
       else
         for (let i = 0; i < ro.s0.length; i++) {
           const p = 'roles.s0[' + i + ']';
@@ -595,7 +606,8 @@ function structure(v: V, b: Obj): void {
   }
 
   if (b.alternatives !== undefined) {
-    if (!(b.alternatives instanceof Array) || b.alternatives.length > 8) v.e.push('alternatives: expected an array of at most 8 role pairs, got ' + show(b.alternatives));
+    if (!(b.alternatives instanceof Array) || b.alternatives.length > BOARD_LIMITS.MAX_ALTERNATIVES)
+      v.e.push('alternatives: expected an array of at most ' + BOARD_LIMITS.MAX_ALTERNATIVES + ' role pairs, got ' + show(b.alternatives));
     else
       for (let i = 0; i < b.alternatives.length; i++) {
         const a = b.alternatives[i];
@@ -610,7 +622,8 @@ function structure(v: V, b: Obj): void {
   }
 
   if (b.sources !== undefined) {
-    if (!(b.sources instanceof Array) || b.sources.length < 1 || b.sources.length > 32) v.e.push('sources: expected an array of 1..32 entries, got ' + show(b.sources));
+    if (!(b.sources instanceof Array) || b.sources.length < 1 || b.sources.length > BOARD_LIMITS.MAX_SOURCES)
+      v.e.push('sources: expected an array of 1..' + BOARD_LIMITS.MAX_SOURCES + ' entries, got ' + show(b.sources));
     else
       for (let i = 0; i < b.sources.length; i++) {
         const p = 'sources[' + i + ']';
@@ -624,7 +637,7 @@ function structure(v: V, b: Obj): void {
   }
 
   if (b.notes !== undefined) {
-    if (!(b.notes instanceof Array) || b.notes.length > 16) v.e.push('notes: expected an array of at most 16 strings, got ' + show(b.notes));
+    if (!(b.notes instanceof Array) || b.notes.length > BOARD_LIMITS.MAX_NOTES) v.e.push('notes: expected an array of at most ' + BOARD_LIMITS.MAX_NOTES + ' strings, got ' + show(b.notes));
     else for (let i = 0; i < b.notes.length; i++) str(v, 'notes[' + i + ']', b.notes[i], 1, 600);
   }
 }

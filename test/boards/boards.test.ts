@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHIPS, ESPRUINO_BUILDS, checkBoard, pinNumber, rngAddress, validateBoard, type Board } from '../../firmware/espruino/board.js';
+import { BOARD_LIMITS, CHIPS, ESPRUINO_BUILDS, checkBoard, pinNumber, rngAddress, validateBoard, type Board } from '../../firmware/espruino/board.js';
 import { schemaKeywords, validateJsonSchema } from './json-schema-subset.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -135,6 +135,35 @@ test('validateBoard reports every problem at once, not the first', () => {
   b.roles.s0[0].pin = 'X1';
   const e = checkBoard(b);
   for (const f of ['chip:', 'firmware.jsVars:', 'roles.s0[0].pin:']) assert.ok(e.some((m) => m.startsWith(f)), f + ' in ' + e.join(' | '));
+});
+
+test('list bounds: the schema states BOARD_LIMITS, and both reject one entry past each bound', () => {
+  const cases: [keyof typeof BOARD_LIMITS, string, string, (b: any) => any[], () => unknown][] = [
+    ['MAX_S0', 'roles.s0', '/roles/s0', (b) => b.roles.s0, () => ({ pin: 'D13' })],
+    ['MAX_RESTRICTED', 'restricted', '/restricted', (b) => b.restricted, () => ({ pins: [], severity: 'warning', reason: 'x', verified: false, source: 'devkitc-guide' })],
+    ['MAX_ALTERNATIVES', 'alternatives', '/alternatives', (b) => b.alternatives, () => ['p1', 's0']],
+    ['MAX_SOURCES', 'sources', '/sources', (b) => b.sources, () => ({ id: 'x', title: 'x', url: 'https://example.com' })],
+    ['MAX_NOTES', 'notes', '/notes', (b) => b.notes, () => 'x'],
+  ];
+  const schemaMax: Record<string, number> = {
+    MAX_S0: schema.$defs.roles.properties.s0.maxItems,
+    MAX_RESTRICTED: schema.properties.restricted.maxItems,
+    MAX_ALTERNATIVES: schema.properties.alternatives.maxItems,
+    MAX_SOURCES: schema.properties.sources.maxItems,
+    MAX_NOTES: schema.properties.notes.maxItems,
+  };
+  for (const [name, field, pointer, list, item] of cases) {
+    assert.equal(schemaMax[name], BOARD_LIMITS[name], name);
+    for (const extra of [0, 1]) {
+      const b = clone('esp32-devkitc');
+      const l = list(b);
+      while (l.length < BOARD_LIMITS[name] + extra) l.push(item());
+      const countError = checkBoard(b).some((e) => e.startsWith(field + ': expected an array'));
+      const schemaError = validateJsonSchema(schema, b).some((e) => e === pointer + ': maxItems ' + BOARD_LIMITS[name]);
+      assert.equal(countError, extra === 1, name + ' +' + extra + ' (board.ts)');
+      assert.equal(schemaError, extra === 1, name + ' +' + extra + ' (schema)');
+    }
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
