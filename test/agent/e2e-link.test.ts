@@ -39,7 +39,7 @@ test('link black-holed longer than keep-alive, then restored: dead link detected
   await rig.finish();
   const a = rig.audit();
   for (const x of a) assert.ok(x.stored >= 10, x.label + ' stored ' + x.stored);
-  for (const d of rig.devices) assert.ok(d.agent.stats().mqtt.reconnects >= 1);
+  for (const d of rig.devices) assert.ok(d.agent.stats().mqtt.reconnects >= 1, d.spec.label + ' reconnected');
   t.diagnostic('black hole 2.5 s, ' + inflight + ' batches in flight when it opened: ' + summary(a) + ' | proxy ' + JSON.stringify(rig.proxy!.stats()));
 });
 
@@ -53,11 +53,11 @@ test('link reset (RST both ways) twice mid-run: reconnect and resend; nothing lo
   rig.start();
   for (let k = 0; k < 2; k++) {
     await until('publishing', () => rig.devices.every((d) => d.agent.stats().acked >= 2 * (k + 1)), 8000);
-    assert.ok(rig.proxy!.drop() >= 2);
+    assert.ok(rig.proxy!.drop() >= 2, 'links reset');
   }
   await rig.finish();
   const a = rig.audit();
-  for (const d of rig.devices) assert.ok(d.agent.stats().mqtt.disconnects.socket_closed + d.agent.stats().mqtt.disconnects.socket_error >= 2);
+  for (const d of rig.devices) assert.ok(d.agent.stats().mqtt.disconnects.socket_closed + d.agent.stats().mqtt.disconnects.socket_error >= 2, d.spec.label + ' saw both resets');
   t.diagnostic('2 resets: ' + summary(a));
 });
 
@@ -93,7 +93,7 @@ test('outbox overflow while the broker is unreachable: oldest dropped, signed dr
     assert.ok(reports.n >= 1, x.label + ': a signed drop report was stored');
   }
   const st = rig.ingest.stats();
-  assert.ok(st.gaps.explained >= 2);
+  assert.ok(st.gaps.explained >= 2, 'explained gaps ' + st.gaps.explained);
   assert.equal(st.gaps.unexplained, 0);
   t.diagnostic('overflow (maxEntries ' + maxEntries + '): ' + summary(a) + ' | verifier gaps ' + JSON.stringify(st.gaps));
 });

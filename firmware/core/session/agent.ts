@@ -21,7 +21,7 @@ import { CborMap, encode, decode } from '../codec/cbor.js';
 import { decodeSign1 } from '../codec/cose.js';
 import { getPublicKey, isValidPrivateKey, recoverPublicKey, verify } from '../crypto/secp256k1/index.js';
 import { encodePayload, type Batch, type DropReport } from '../telemetry/batch.js';
-import type { Reading } from '../telemetry/senml.js';
+import { checkReading, type Reading } from '../telemetry/senml.js';
 import { addressFromPublicKey, createSealJob, payloadHash, signingHash, type SealJob } from '../telemetry/envelope.js';
 import { MqttClient, type MqttClientOptions } from './mqtt-client.js';
 import { Outbox, type OutboxConfig } from './outbox.js';
@@ -84,6 +84,8 @@ export interface AgentStats {
   /** Readings dropped because maxPendingReadings was reached (before signing). */
   readingsDropped: number;
   sourceErrors: number;
+  /** Reads not started because the source's previous read had not answered yet. */
+  readsSkipped: number;
   batches: number;
   /** Batches acknowledged by the broker (removed from the outbox). */
   acked: number;
@@ -248,7 +250,13 @@ export class Agent {
       maxQueued: c.publishWindow + 4,
       will: { topic: this.topics.status, payload: utf8Encode('offline'), qos: 1, retain: true },
       onState: function (state) {
-        if (state === 'CONNECTED') self.onConnected();
+        // Deferred: this runs inside the client's CONNACK handling, before it re-sends its
+        // unacknowledged publishes; what onConnected() publishes now would go out twice (once
+        // from the queue, once more with DUP from that re-send loop).
+        if (state === 'CONNECTED')
+          host.timers.setTimeout(function () {
+            if (self.running && self.client.state === 'CONNECTED') self.onConnected();
+          }, 0);
       },
       onMessage: function (topic, payload) {
         if (topic === self.topics.cmd) self.onCommand(payload);
@@ -260,6 +268,7 @@ export class Agent {
       readings: 0,
       readingsDropped: 0,
       sourceErrors: 0,
+      readsSkipped: 0,
       batches: 0,
       acked: 0,
       bytesSealed: 0,
@@ -369,7 +378,10 @@ export class Agent {
   }
 
   private readSource(i: number): void {
-    if (this.busy[i]) return;
+    if (this.busy[i]) {
+      this.s.readsSkipped++; // a source that never answers shows here instead of silently
+      return;
+    }
     this.busy[i] = true;
     const self = this;
     const src = this.sources[i];
@@ -397,11 +409,21 @@ export class Agent {
 
   private accept(sid: string, values: SourceValue[], up: number): void {
     for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      // Checked one by one here: a value the format refuses (NaN from a flaky sensor) would
+      // otherwise fail the whole batch at sealing, and every other source's readings with it.
+      try {
+        checkReading({ n: sid + '/' + v.n, u: v.u, v: v.v, s: v.s, vs: v.vs, vb: v.vb, t: 0 }, 'source ' + sid + ' value');
+      } catch (e) {
+        this.s.readingsDropped++;
+        this.host.log('warn', (e as Error).message);
+        continue;
+      }
       if (this.pending.length >= this.cfg.maxPendingReadings) {
         this.pending.shift();
         this.s.readingsDropped++;
       }
-      this.pending.push({ r: values[i], sid: sid, up: up });
+      this.pending.push({ r: v, sid: sid, up: up });
       this.s.readings++;
     }
     if (this.pending.length >= this.cfg.batchMaxReadings && !this.job) this.startSeal();
