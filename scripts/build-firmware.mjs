@@ -3,6 +3,12 @@
 //
 //   node scripts/build-firmware.mjs [--board <name>] [--no-minify] [--quiet]
 //
+// With --board <name> the device app is built too: firmware/espruino/main.ts (the platform
+// layer) with core, through the same steps (its own tsconfig, firmware/espruino/tsconfig.json),
+// into dist/<board>/app.js, ending in `DepinApp.start(<boards/<name>.json>)`: loading the file
+// (from Storage as .bootcde on the device) boots it. The checker accepts the Espruino globals
+// the platform layer needs (APP_GLOBALS); core itself is still built and checked without them.
+//
 // 1. tsc -p firmware/core/tsconfig.json (ES5, ES modules, noEmitHelpers) -> build/core-es5/.
 //    A TypeScript helper in the output (__extends, __awaiter, ...) fails the build, naming the
 //    construct and the .ts line to rewrite.
@@ -19,9 +25,9 @@
 // 7. dist/[<board>/]core.js, and secp256k1-gtable.bin when firmware/core/crypto/secp256k1/
 //    gtable.ts exists (its buildGTable(): the 16 KB fixed-base table stored on the device).
 //
-// As a module: buildFirmware(opts), hoistFunctionDeclarations(code), hoistVarDeclarations(code),
+// As a module: buildFirmware(opts), buildApp(opts), loadBoard(name, data?), hoistFunctionDeclarations(code), hoistVarDeclarations(code),
 // repairNumberLiterals(code), checkModules(emitted, maps).
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -45,7 +51,26 @@ export const BUILD = {
   gtableName: 'secp256k1-gtable.bin',
   /** buildGTable() must return exactly this many bytes. */
   gtableBytes: 16384,
+  /** The device app (--board): platform layer + core. Entry relative to the repository root. */
+  appTsconfig: 'firmware/espruino/tsconfig.json',
+  appEntry: 'firmware/espruino/main.ts',
+  appGlobalName: 'DepinApp',
+  appName: 'app.js',
+  /** Board files, boards/<name>.json, checked by firmware/espruino/board.ts validateBoard(). */
+  boardsDir: 'boards',
+  boardModule: 'firmware/espruino/board.ts',
 };
+
+/**
+ * Espruino globals the platform layer (firmware/espruino) may use; core may not (its own
+ * bundle is checked without them, and its tsconfig has no declarations for them).
+ */
+export const APP_GLOBALS = ['require', 'process', 'global', 'globalThis', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
+  'E', 'print', 'getTime', 'setTime', 'peek32', 'setWatch', 'clearWatch', 'digitalWrite', 'digitalRead', 'pinMode', 'OneWire',
+  'Serial1', 'Serial2', 'Serial3', 'I2C1', 'I2C2', 'console'];
+
+/** Board fields the device does not need (bibliography, prose): left out of app.js. */
+const BOARD_OMIT = ['$schema', 'sources', 'notes'];
 
 export class BuildError extends Error {
   constructor(message, findings) {
@@ -87,17 +112,18 @@ function helperSites(ts, sf) {
   return sites;
 }
 
-async function compileCore(tsconfig, log, fresh = false) {
+async function compileCore(tsconfig, log, fresh = false, entry = undefined) {
   const ts = (await import('typescript')).default;
   const configPath = resolve(ROOT, tsconfig);
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new BuildError(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } };
   const cfg = ts.getParsedCommandLineOfConfigFile(configPath, {}, host);
   const outDir = resolve(cfg.options.outDir);
-  const rootDir = dirname(configPath);
+  const rootDir = cfg.options.rootDir ? resolve(cfg.options.rootDir) : dirname(configPath);
   // Only what index.ts reaches goes into the firmware, so only that is compiled here: a file
   // under firmware/core that nothing imports yet cannot break the device build (the full
   // folder is still type-checked by `tsc -p firmware/core/tsconfig.json --noEmit`).
-  const entryTs = join(rootDir, BUILD.entry.replace(/\.js$/, '.ts'));
+  const entryTs = entry ? resolve(ROOT, entry) : join(rootDir, BUILD.entry.replace(/\.js$/, '.ts'));
+  if (!existsSync(entryTs)) throw new BuildError('entry ' + relative(ROOT, entryTs) + ' does not exist');
   // Incremental: a rebuild re-checks and re-emits only what changed (build info in outDir).
   // Source maps only serve the diagnostics below (a finding in build/core-es5/x.js is reported
   // at its line in x.ts); they are not bundled.
@@ -125,7 +151,7 @@ async function compileCore(tsconfig, log, fresh = false) {
     const js = join(outDir, relative(rootDir, sf.fileName)).replace(/\.ts$/, '.js');
     if (!existsSync(js) || !existsSync(js + '.map')) {
       if (fresh) throw new BuildError('tsc did not emit ' + relative(ROOT, js));
-      return compileCore(tsconfig, log, true);
+      return compileCore(tsconfig, log, true, entry);
     }
     emitted.set(js, readFileSync(js, 'utf8').replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n'));
     maps.set(js, JSON.parse(readFileSync(js + '.map', 'utf8')));
@@ -153,7 +179,8 @@ async function compileCore(tsconfig, log, fresh = false) {
   if (problems.length)
     throw new BuildError('TypeScript needs runtime helpers Espruino does not have (noEmitHelpers); rewrite these constructs:\n  ' + problems.join('\n  '));
   log('tsc: ' + emitted.size + ' modules (' + written + ' files written) -> ' + relative(ROOT, outDir));
-  return { emitted, maps, outDir };
+  const entryJs = join(outDir, relative(rootDir, entryTs)).replace(/\.ts$/, '.js');
+  return { emitted, maps, outDir, entryJs };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,12 +236,24 @@ function mapBack(map, line, column) {
 }
 
 /**
+ * Method names of the host interfaces (firmware/core/host.ts): the platform provides objects
+ * with these methods (OneWire.search(), Serial.setBaud(), ...), so calling them is not calling
+ * a builtin Espruino lacks.
+ */
+export function hostMemberNames() {
+  const text = readFileSync(join(ROOT, 'firmware/core/host.ts'), 'utf8');
+  const names = new Set();
+  for (const m of text.matchAll(/^\s+([A-Za-z_$][\w$]*)\??\(/gm)) names.add(m[1]);
+  return [...names];
+}
+
+/**
  * Checks each ES5 module tsc emitted, with its import/export syntax blanked out (positions
  * kept) and function declarations taken as hoisted, and reports findings at .ts positions.
  */
 export function checkModules(emitted, maps) {
   const out = [];
-  const knownMembers = new Set();
+  const knownMembers = new Set(hostMemberNames());
   for (const text of emitted.values()) {
     try {
       for (const n of definedMemberNames(text)) knownMembers.add(n);
@@ -256,7 +295,7 @@ export function checkModules(emitted, maps) {
 // ---------------------------------------------------------------------------------------------
 // 2. rollup, from memory (no stale files from an earlier build can leak in)
 
-async function bundle(emitted, outDir, warn) {
+async function bundle(emitted, outDir, warn, entryJs = join(outDir, BUILD.entry), name = BUILD.globalName, footer = undefined) {
   const { rollup } = await import('rollup');
   const memory = {
     name: 'tsc-output',
@@ -271,7 +310,7 @@ async function bundle(emitted, outDir, warn) {
     },
   };
   const b = await rollup({
-    input: join(outDir, BUILD.entry),
+    input: entryJs,
     plugins: [memory],
     treeshake: true,
     onwarn(w) {
@@ -281,7 +320,8 @@ async function bundle(emitted, outDir, warn) {
   });
   const { output } = await b.generate({
     format: 'iife',
-    name: BUILD.globalName,
+    name,
+    footer,
     freeze: false, // Object.freeze does not exist on Espruino
     esModule: false,
     generatedCode: 'es5',
@@ -470,8 +510,12 @@ function writeAtomic(path, data) {
 /**
  * Runs the whole build. Throws BuildError (with `findings` when the checker rejected the
  * output). Returns what it wrote and the sizes.
- * @param {{ board?: string, minify?: boolean, outRoot?: string, tsconfig?: string, log?: (s: string) => void }} [opts]
+ * @param {{ board?: string, minify?: boolean, outRoot?: string, tsconfig?: string, log?: (s: string) => void,
+ *   entry?: string, out?: string, boardData?: object, app?: boolean }} [opts]
  *   tsconfig: another project to build the same way (tests use fixtures); its index.ts is the entry.
+ *   board: also builds the device app (buildApp) into `out` (default dist/<board>/app.js) from
+ *   `entry` (default firmware/espruino/main.ts) with boards/<board>.json (or `boardData`)
+ *   embedded; app: false skips it.
  */
 export async function buildFirmware(opts = {}) {
   const t0 = performance.now();
@@ -492,33 +536,8 @@ export async function buildFirmware(opts = {}) {
   lap('tsc');
   const bundled = await bundle(emitted, es5Dir, log);
   lap('rollup');
-  const minified = minify ? await minifyEs5(bundled) : bundled;
-  lap('terser');
-  const finish = (code) => {
-    const h = hoistFunctionDeclarations(code);
-    const v = hoistVarDeclarations(h.code);
-    const n = repairNumberLiterals(v.code);
-    return { code: n.code, moved: h.moved, declared: v.declared, repaired: n.repaired };
-  };
-  const fin = finish(minified);
-  lap('passes');
   const outFile = join(outDir, BUILD.bundleName);
-  const findings = checkSource(fin.code, relative(ROOT, outFile));
-  lap('check');
-  if (findings.length) {
-    const rejected = join(ROOT, 'build', 'core.rejected.js');
-    writeAtomic(rejected, fin.code);
-    let why = '';
-    if (minify && checkSource(finish(bundled).code, 'unminified').length === 0)
-      why = '\n(the unminified bundle passes: terser introduced these; adjust its options in scripts/build-firmware.mjs)';
-    const inSource = checkModules(emitted, maps);
-    const where = inSource.length
-      ? '\nin the TypeScript sources:\n  ' + inSource.map(formatFinding).join('\n  ')
-      : '\n(no single module shows them: they come from bundling; build with --no-minify to read them)';
-    throw new BuildError(
-      'Espruino check failed on the bundle (kept as ' + relative(ROOT, rejected) + '):\n  ' +
-        findings.map(formatFinding).join('\n  ') + why + where, findings);
-  }
+  const { minified, fin } = await finishBundle({ bundled, minify, emitted, maps, outFile, lap, rejectedName: 'core.rejected.js' });
   writeAtomic(outFile, fin.code);
   const written = { core: outFile };
   const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
@@ -530,9 +549,120 @@ export async function buildFirmware(opts = {}) {
     writeAtomic(written.gtable, gtable);
     sizes.gtable = gtable.length;
   }
+  let app;
+  if (opts.board !== undefined && opts.tsconfig === undefined && opts.app !== false) {
+    app = await buildApp({ board: opts.board, boardData: opts.boardData, entry: opts.entry, out: opts.out ?? join(outDir, BUILD.appName), minify, log });
+    written.app = app.out;
+    sizes.app = app.sizes;
+    times.app = app.ms;
+    tPrev = performance.now();
+  }
   const ms = Math.round(performance.now() - t0);
   // stages: the text before the last passes, for tests and for reading what each pass did.
-  return { written, sizes, times, moved: fin.moved, declared: fin.declared, repaired: fin.repaired, ms, gtableSkipped: !gtable, stages: { bundled, minified, final: fin.code } };
+  return { written, sizes, times, moved: fin.moved, declared: fin.declared, repaired: fin.repaired, ms, gtableSkipped: !gtable, stages: { bundled, minified, final: fin.code }, app };
+}
+
+/** terser (unless minify is false), the passes and the checker; writes outFile or throws. */
+async function finishBundle({ bundled, minify, emitted, maps, outFile, lap = () => {}, rejectedName, allowGlobals }) {
+  const minified = minify ? await minifyEs5(bundled) : bundled;
+  lap('terser');
+  const finish = (code) => {
+    const h = hoistFunctionDeclarations(code);
+    const v = hoistVarDeclarations(h.code);
+    const n = repairNumberLiterals(v.code);
+    return { code: n.code, moved: h.moved, declared: v.declared, repaired: n.repaired };
+  };
+  const fin = finish(minified);
+  lap('passes');
+  const opts = { knownMembers: hostMemberNames(), ...(allowGlobals ? { allowGlobals } : {}) };
+  const findings = checkSource(fin.code, relative(ROOT, outFile), opts);
+  lap('check');
+  if (findings.length) {
+    const rejected = join(ROOT, 'build', rejectedName);
+    writeAtomic(rejected, fin.code);
+    let why = '';
+    if (minify && checkSource(finish(bundled).code, 'unminified', opts).length === 0)
+      why = '\n(the unminified bundle passes: terser introduced these; adjust its options in scripts/build-firmware.mjs)';
+    const inSource = checkModules(emitted, maps).filter((f) => !allowGlobals || !allowGlobals.includes(f.construct));
+    const where = inSource.length
+      ? '\nin the TypeScript sources:\n  ' + inSource.map(formatFinding).join('\n  ')
+      : '\n(no single module shows them: they come from bundling; build with --no-minify to read them)';
+    throw new BuildError(
+      'Espruino check failed on the bundle (kept as ' + relative(ROOT, rejected) + '):\n  ' +
+        findings.map(formatFinding).join('\n  ') + why + where, findings);
+  }
+  writeAtomic(outFile, fin.code);
+  return { minified, fin };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. The device app (--board)
+
+/**
+ * boards/<name>.json (or `data`), checked by firmware/espruino/board.ts validateBoard(), as the
+ * object literal embedded in app.js: ASCII only, prose and bibliography left out.
+ */
+export async function loadBoard(name, data) {
+  let obj = data;
+  if (obj === undefined) {
+    const path = join(ROOT, BUILD.boardsDir, name + '.json');
+    if (!existsSync(path)) {
+      const known = existsSync(join(ROOT, BUILD.boardsDir))
+        ? readdirSync(join(ROOT, BUILD.boardsDir)).filter((f) => f.endsWith('.json') && f !== 'schema.json').map((f) => f.slice(0, -5))
+        : [];
+      throw new BuildError('--board ' + name + ': no board file ' + relative(ROOT, path) + ' (known: ' + (known.join(', ') || 'none') + ')');
+    }
+    try {
+      obj = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new BuildError(relative(ROOT, path) + ' is not JSON: ' + e.message);
+    }
+  }
+  const { tsImport } = await import('tsx/esm/api');
+  const mod = await tsImport(pathToFileURL(join(ROOT, BUILD.boardModule)).href, import.meta.url);
+  let board;
+  try {
+    board = mod.validateBoard(obj);
+  } catch (e) {
+    throw new BuildError('board ' + name + ': ' + e.message);
+  }
+  const slim = {};
+  for (const k of Object.keys(board)) if (!BOARD_OMIT.includes(k)) slim[k] = board[k];
+  const wide = [];
+  const literal = JSON.stringify(slim).replace(/[\u0080-\uffff]/g, (ch) => {
+    const c = ch.charCodeAt(0);
+    if (c > 0xff) {
+      wide.push(ch);
+      return '?';
+    }
+    return '\\u00' + c.toString(16).padStart(2, '0');
+  });
+  return { board, literal, wide };
+}
+
+/**
+ * Builds the device app: `entry` (default firmware/espruino/main.ts) with core through tsc
+ * (firmware/espruino/tsconfig.json), rollup (global DepinApp), terser and the passes, checked
+ * with the platform's globals allowed, ending in DepinApp.start(<board>).
+ * @param {{ board: string, boardData?: object, entry?: string, out?: string, minify?: boolean, tsconfig?: string, log?: (s: string) => void }} opts
+ */
+export async function buildApp(opts) {
+  const t0 = performance.now();
+  const log = opts.log ?? (() => {});
+  if (typeof opts.board !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(opts.board))
+    throw new BuildError('--board expected a name of letters, digits, "_", "." or "-", got ' + JSON.stringify(opts.board));
+  const out = resolve(ROOT, opts.out ?? join(BUILD.outRoot, opts.board, BUILD.appName));
+  const { literal, wide } = await loadBoard(opts.board, opts.boardData);
+  if (wide.length) log('board ' + opts.board + ': ' + wide.length + ' character(s) above \\xFF replaced by "?" (ESP32 builds keep only the low byte)');
+  const { emitted, maps, outDir: es5Dir, entryJs } = await compileCore(opts.tsconfig ?? BUILD.appTsconfig, log, false, opts.entry ?? BUILD.appEntry);
+  const footer = BUILD.appGlobalName + '.start(' + literal + ');';
+  const bundled = await bundle(emitted, es5Dir, log, entryJs, BUILD.appGlobalName, footer);
+  const { fin } = await finishBundle({
+    bundled, minify: opts.minify !== false, emitted, maps, outFile: out, rejectedName: 'app.rejected.js', allowGlobals: APP_GLOBALS,
+  });
+  const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
+  log(relative(ROOT, out) + ': ' + emitted.size + ' modules, ' + sizes.minified + ' B');
+  return { out, sizes, modules: emitted.size, ms: Math.round(performance.now() - t0), code: fin.code };
 }
 
 function parseArgs(argv) {
@@ -563,6 +693,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
           '  hoisted ' + r.moved + ' function declaration' + (r.moved === 1 ? '' : 's') + ' and ' + r.declared + ' var' + (r.declared === 1 ? '' : 's') + ', repaired ' + r.repaired.length +
           ' number literal' + (r.repaired.length === 1 ? '' : 's') + (r.repaired.length ? ' (' + r.repaired.map((x) => x.from + ' -> ' + x.to).join(', ') + ')' : '') + '\n' +
           (r.written.gtable ? rel(r.written.gtable) + ': ' + kb(r.sizes.gtable) + '\n' : '  G table: skipped (' + BUILD.gtableSource + ' does not exist yet)\n') +
+          (r.written.app ? rel(r.written.app) + ': ' + r.app.modules + ' modules, bundle ' + kb(r.sizes.app.bundle) + ', ' + (o.minify ? 'minified ' : 'final ') +
+            kb(r.sizes.app.minified) + ', gzip ' + kb(r.sizes.app.gzip) + ' (runs from Storage as .bootcde)\n' : '') +
           '  done in ' + r.ms + ' ms (' + Object.entries(r.times).map(([k, v]) => k + ' ' + v).join(', ') + ')\n');
     }
   } catch (e) {

@@ -42,3 +42,4 @@ export { Agent, AGENT_DEFAULTS, encodeCommand, loadOrCreateKey } from './session
 // Config schemas and sources
 export { validate as validateConfig, parseConfig } from './config/schema.js';
 export { COMMON_SCHEMA, checkSourceConfigs, createSources } from './sources/registry.js';
+export { ALL_SOURCES } from './sources/index.js';
