@@ -82,7 +82,7 @@ for (const version of ['5', '4', '2.2'] as const) {
   test('DSMR ' + version + ' with every fault: no reading from a damaged telegram, every fault counted', () => {
     const { rig, meter, src } = setup(
       { version, periodMs: version === '5' ? 1000 : 10000, stepMs: 30_000, seed: 3, faults: { crc: 0.08, bitflip: 0.08, truncate: 0.08, interleave: 0.08, noise: 0.08 } },
-      { version, maxAgeMs: version === '5' ? 1500 : 11000 },
+      { version, verify: 'each', maxAgeMs: version === '5' ? 1500 : 11000 },
     );
     withRig(rig, () => {
       meter.start();
@@ -118,6 +118,57 @@ for (const version of ['5', '4', '2.2'] as const) {
     });
   });
 }
+
+test('verify onRead (the default): frames are kept as bytes and only what a read needs is checked', () => {
+  const { rig, meter, src } = setup(
+    { version: '5', stepMs: 30_000, seed: 4, faults: { crc: 0.1, bitflip: 0.1, truncate: 0.1, interleave: 0.1, noise: 0.1 } },
+    { maxAgeMs: 2500 },
+  );
+  withRig(rig, () => {
+    meter.start();
+    rig.clock.advance(5);
+    let readings = 0;
+    for (let i = 0; i < 100; i++) {
+      rig.clock.advance(5000);
+      const r = rig.read(src);
+      if (r.e) {
+        assert.match((r.e as Error & { code: string }).code, /^E_DSMR_(INVALID|STALE|NO_DATA)$/);
+        continue;
+      }
+      readings++;
+      assertFromIntact(meter, r.values);
+      // The newest intact telegram, or the one before when the newest was damaged.
+      const last = meter.sent[meter.sent.length - 1];
+      if (last.intact && !last.fault) assert.deepEqual(r.values, last.values);
+    }
+    assert.ok(readings >= 85, 'readings ' + readings); // both kept telegrams damaged: ~5% of reads at these fault rates
+    const s = stats(src);
+    // 5 telegrams a read, at most 2 checked: far fewer checks than telegrams.
+    assert.ok(s.telegrams + s.crcErrors + s.decodeErrors <= 2 * 100, JSON.stringify(s));
+    assert.ok(s.frames > 400, 'frames ' + s.frames);
+  });
+});
+
+test('verify onRead: a damaged newest telegram falls back to the one before; two damaged ones fail the read', () => {
+  const { rig, meter, src } = setup({ version: '5' }, {});
+  withRig(rig, () => {
+    meter.start();
+    rig.clock.advance(3005);
+    meter.forced.push('bitflip');
+    rig.clock.advance(1000);
+    let r = rig.read(src);
+    assert.equal(r.e, undefined);
+    assert.deepEqual(r.values, meter.sent[meter.sent.length - 2].values, 'the telegram before the damaged one');
+    assert.equal(stats(src).crcErrors, 1);
+    meter.forced.push('crc', 'bitflip');
+    rig.clock.advance(2000);
+    r = rig.read(src);
+    assert.equal((r.e as Error & { code: string }).code, 'E_DSMR_INVALID');
+    rig.clock.advance(1000);
+    r = rig.read(src);
+    assert.deepEqual(r.values, meter.sent[meter.sent.length - 1].values);
+  });
+});
 
 test('stale data is refused: a read answers with an error once the newest telegram is older than maxAgeMs', () => {
   const { rig, meter, src } = setup({ version: '5' }, { maxAgeMs: 2500 });

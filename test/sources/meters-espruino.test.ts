@@ -18,7 +18,7 @@ const CORE = new URL('../../firmware/core/', import.meta.url);
 /** ES5 IIFE of the two components (global `M`), built the way the firmware build builds core. */
 async function bundle(): Promise<string> {
   const entry = `
-export { createDsmrReader, crc16 } from './sources/dsmr/decoder.js';
+export { createDsmrReader, createP1Framer, crc16 } from './sources/dsmr/decoder.js';
 export { createIecParser, decodeReadout, bcc } from './sources/iec62056/decoder.js';
 export { dsmrSource } from './sources/dsmr/driver.js';
 export { iec62056Source } from './sources/iec62056/driver.js';
@@ -110,9 +110,33 @@ function time(label, n, fn){ var t0=getTime(); for (var i=0;i<n;i++) fn(); out.m
 var f5=u8(V[0].t), r5=M.createDsmrReader({onTelegram:function(){}});
 time('dsmr5 field telegram 890 B', 10, function(){ r5.push(f5); });
 time('crc16 890 B', 10, function(){ M.crc16(f5); });
+var fr=M.createP1Framer(3000,function(){});
+time('dsmr5 framing only 890 B', 10, function(){ fr.push(f5); });
+var fl=u8(V.filter(function(v){return v.name==='fluvius_emucs171';})[0].t), rf=M.createDsmrReader({peaks:true,onTelegram:function(){}});
+time('fluvius telegram with peaks 1059 B', 10, function(){ rf.push(fl); });
+var lg=u8(R[1].m), pg=M.createIecParser({onIdentification:function(){},onBlock:function(b,n){M.decodeReadout(b,n);},onBad:function(){}});
+time('iec Landis+Gyr readout 4552 B', 5, function(){ pg.expectData(); pg.push(lg); });
 var lo=u8(R[0].m), pl=M.createIecParser({onIdentification:function(){},onBlock:function(b,n){M.decodeReadout(b,n);},onBad:function(){}});
 time('iec Logarex readout 658 B', 10, function(){ pl.expectData(); pl.push(lo); });
-print('RESULT '+JSON.stringify(out));
+// The sources on a host whose serial port is a script: DSMR bytes in 64-byte chunks; an
+// IEC 62056-21 meter answering the request and the acknowledgement, the baud switch recorded.
+var clock={now:function(){return getTime()*1000;},uptime:function(){return getTime()*1000;},synced:function(){return true;}};
+var timers={setTimeout:function(f,ms){return setTimeout(f,ms);},clearTimeout:function(h){clearTimeout(h);}};
+var chunks=[], dOpts=null;
+var dHost={clock:clock,timers:timers,io:{serial:function(o){dOpts=o;return {read:function(){return chunks.shift();},write:function(){},setBaud:function(){},close:function(){}};}}};
+var dsrc=M.dsmrSource.create(dHost,'p1',10000,{port:'Serial2',version:'5',maxTelegramBytes:3000,maxAgeMs:30000,readTimeoutMs:12000,requestMode:'continuous',peaks:false});
+for (var o=0;o<f5.length;o+=64){ chunks.push(f5.subarray(o,o+64)); dOpts.onReadable(64); }
+dsrc.read(function(e,v){ out.dsmrDriver = e ? e.message : same(v, V[0].want); });
+var iOpts=null, bauds=[], inbox=[];
+function send(s){ inbox.push(u8(s)); iOpts.onReadable(s.length); }
+var iHost={clock:clock,timers:timers,io:{serial:function(o){iOpts=o;return {
+  read:function(){return inbox.shift();},
+  write:function(d){ var s=''; for (var i=0;i<d.length;i++) s+=String.fromCharCode(d[i]);
+    if (s==='/?!\\r\\n') setTimeout(function(){ send('/?!\\r\\n/LOG5LK13BE803039\\r\\n'); }, 20);
+    else if (s==='\\x06050\\r\\n') setTimeout(function(){ var m=R[0].m; for (var k=0;k<m.length;k+=100) send(m.substring(k,k+100)); }, 40); },
+  setBaud:function(b){ bauds.push(b); }, close:function(){}};}}};
+var isrc=M.iec62056Source.create(iHost,'d0',60000,{port:'Serial1',address:'',identTimeoutMs:3000,ackDelayMs:20,switchDelayMs:10,charTimeoutMs:1500,dataTimeoutMs:60000,retries:0,retryDelayMs:1500,maxReadoutBytes:8192});
+isrc.read(function(e,v){ out.iecDriver = e ? e.message : same(v, R[0].want); out.bauds = bauds; print('RESULT '+JSON.stringify(out)); });
 `;
   const r = await runEspruino(script, { timeoutMs: 120_000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
@@ -120,5 +144,9 @@ print('RESULT '+JSON.stringify(out));
   const res = JSON.parse(line.substring(7));
   assert.deepEqual(res.bad, []);
   assert.equal(res.ok, dsmr.valid.length + iec.readouts.length);
+  assert.equal(res.dsmrDriver, true);
+  assert.equal(res.iecDriver, true);
+  // 300 for the request, 9600 after the acknowledgement, 300 again when done.
+  assert.deepEqual(res.bauds, [300, 9600, 300]);
   console.log('# espruino timings (ms per call): ' + JSON.stringify(res.ms));
 });

@@ -10,7 +10,7 @@
 // Telegram: "/" header CR LF, CR LF, data lines "ID(value)...CR LF", "!" CRC CR LF, where CRC is
 // CRC-16/ARC (reflected polynomial 0xA001, init 0) over every byte from '/' to '!' inclusive,
 // written as up to 4 hex digits (DSMR 5.0.2 §6.2; some meters do not zero-pad: "!B9F").
-import { err, aint } from '../../util/errors.js';
+import { err, aint, abytes } from '../../util/errors.js';
 import type { SourceValue } from '../source.js';
 import {
   type ObisId,
@@ -23,6 +23,7 @@ import {
   anyQuantity,
   isTimestamp,
   scaleDecimal,
+  asciiText,
 } from './obis.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -54,24 +55,46 @@ export const DSMR = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// CRC-16/ARC, table-driven (one lookup per byte: the device checks ~1 KB per second)
+// CRC-16/ARC, table-driven, two bytes per step (the device checks up to a telegram a second;
+// in Espruino the loop, not the arithmetic, is the cost: 445 steps beat 890)
 
-const CRC_TABLE = (function () {
-  const t = new Uint16Array(256);
+const CRC_TABLE = new Uint16Array(256);
+/** CRC_TABLE2[x]: the table for byte x followed by a zero byte (slicing-by-2). */
+const CRC_TABLE2 = new Uint16Array(256);
+(function () {
   for (let i = 0; i < 256; i++) {
     let c = i;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ DSMR.CRC_POLY_REFLECTED : c >>> 1;
-    t[i] = c;
+    CRC_TABLE[i] = c;
   }
-  return t;
+  for (let i = 0; i < 256; i++) CRC_TABLE2[i] = (CRC_TABLE[i] >>> 8) ^ CRC_TABLE[CRC_TABLE[i] & 0xff];
 })();
+
+function crcBytes(c: number, data: Uint8Array, start: number, end: number): number {
+  const t = CRC_TABLE;
+  for (let i = start; i < end; i++) c = (c >>> 8) ^ t[(c ^ data[i]) & 0xff];
+  return c;
+}
+
+/** Whether 16-bit views read bytes little-endian here (ESP32, x86, ARM do); checked once. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([0x0102]).buffer)[0] === 0x02;
 
 /** CRC-16/ARC of `data[start..end)`, continuing from `crc` (0 to start). */
 export function crc16(data: Uint8Array, crc?: number, start?: number, end?: number): number {
   let c = crc || 0;
+  let i = start || 0;
   const e = end === undefined ? data.length : end;
-  for (let i = start || 0; i < e; i++) c = (c >>> 8) ^ CRC_TABLE[(c ^ data[i]) & 0xff];
-  return c;
+  if (!LITTLE_ENDIAN || e - i < 8) return crcBytes(c, data, i, e);
+  if ((data.byteOffset + i) & 1) c = crcBytes(c, data, i, ++i);
+  const words = (e - i) >> 1;
+  const u = new Uint16Array(data.buffer, data.byteOffset + i, words);
+  const t = CRC_TABLE;
+  const t2 = CRC_TABLE2;
+  for (let k = 0; k < words; k++) {
+    c ^= u[k];
+    c = t2[c & 0xff] ^ t[c >>> 8];
+  }
+  return crcBytes(c, data, i + 2 * words, e);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,24 +295,21 @@ export function decodeTelegram(buf: Uint8Array, len: number, hasCrc: boolean, o:
     return true;
   }
 
-  let line = '';
-  for (let i = 0; i < len - 1; i++) {
-    const b = buf[i];
-    if (b === DSMR.CR) {
-      if (buf[i + 1] !== DSMR.LF) bad('E_DSMR_BYTE', 'line ' + (lineNo + 1) + ': CR not followed by LF');
-      continue;
-    }
-    if (b !== DSMR.LF) {
-      if (b < 0x20 || b > 0x7e) bad('E_DSMR_BYTE', 'line ' + (lineNo + 1) + ': byte 0x' + b.toString(16) + ' is not printable ASCII');
-      line += String.fromCharCode(b);
-      continue;
-    }
+  // One native conversion and one native check for the whole telegram; lines by split.
+  const text = asciiText(buf, 0, len - 1);
+  if (text === undefined) bad('E_DSMR_BYTE', 'telegram holds a byte that is not printable ASCII, CR or LF');
+  const lines = text.split('\n');
+  // The text ends with the LF before '!', so the last piece is empty.
+  for (let k = 0; k < lines.length - 1; k++) {
+    let line = lines[k];
+    if (line.length && line.charCodeAt(line.length - 1) === DSMR.CR) line = line.substring(0, line.length - 1);
     lineNo++;
+    if (line.indexOf('\r') >= 0) bad('E_DSMR_BYTE', 'line ' + lineNo + ': CR not followed by LF');
     if (lineNo === 1) {
       // "/XXXZ...": three letters of manufacturer flag id, then the baud/mode character.
       if (line.length < 5 || line.length > 96) bad('E_DSMR_HEADER', 'header line must be 5..96 characters');
-      for (let k = 1; k <= 3; k++) {
-        const c = line.charCodeAt(k) | 0x20;
+      for (let j = 1; j <= 3; j++) {
+        const c = line.charCodeAt(j) | 0x20;
         if (c < 97 || c > 122) bad('E_DSMR_HEADER', 'header must start with a 3-letter manufacturer id');
       }
       t.header = line.substring(1);
@@ -299,7 +319,6 @@ export function decodeTelegram(buf: Uint8Array, len: number, hasCrc: boolean, o:
       if (strict) bad('E_DSMR_LINE', 'line ' + lineNo + ': not "ID(value)..."');
       t.skipped++;
     }
-    line = '';
   }
   if (lineNo < 2) bad('E_DSMR_HEADER', 'telegram ends inside its header');
   flush();
@@ -321,28 +340,191 @@ export function requiresCrc(t: DsmrTelegram): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Framer + policy: bytes in, accepted telegrams out, every rejection counted
+// Framer: bytes in, complete frames out ('/' .. '!' plus the CRC the meter sent). It copies and
+// searches with native calls (indexOf, set) and computes nothing per byte, so a device can frame
+// a DSMR 5 meter's telegram every second and check only the ones it reads (see the driver).
 
-export interface DsmrCounters {
-  /** Telegrams accepted and delivered. */
-  telegrams: number;
-  /** CRC present but wrong (corrupted bytes, bad digits). */
-  crcErrors: number;
+export interface P1FramerCounters {
+  /** Complete frames delivered. */
+  frames: number;
   /** A '/' arrived inside a telegram: the one in progress was truncated or interleaved. */
   restarts: number;
   /** A telegram grew past maxLength: dropped, framer reset. */
   overflows: number;
   /** The bytes after '!' were not 0..4 hex digits and CR/LF. */
   badEnds: number;
+  /** Bytes outside any telegram (noise, an overflowed telegram's tail). */
+  skippedBytes: number;
+}
+
+export interface P1Framer {
+  /** Feeds bytes as they arrive; never throws for any byte content. */
+  push(chunk: Uint8Array): void;
+  /** Drops a telegram in progress. */
+  reset(): void;
+  stats(): P1FramerCounters;
+}
+
+/**
+ * `onFrame(buf, len, sentCrc)`: `buf[0..len)` runs from '/' to '!' inclusive; `sentCrc` is the
+ * CRC the meter wrote after '!', or -1 when it wrote none. `buf` is reused after the call
+ * returns unless the callback gives back another buffer of the same size to fill next (so a
+ * caller can keep a frame without copying it).
+ */
+export function createP1Framer(maxLength: number, onFrame: (buf: Uint8Array, len: number, sentCrc: number) => Uint8Array | void): P1Framer {
+  const max = aint('maxLength', maxLength, DSMR.MIN_TELEGRAM_BYTES, 65536);
+  if (typeof onFrame !== 'function') throw err('E_TYPE', '"onFrame" expected function, got ' + typeof onFrame, TypeError);
+  const c: P1FramerCounters = { frames: 0, restarts: 0, overflows: 0, badEnds: 0, skippedBytes: 0 };
+  let buf = new Uint8Array(max);
+  // 0: hunting '/', 1: inside the data, 2: after '!' (CRC digits, then CR/LF), 3: LF after CR.
+  let state = 0;
+  let len = 0;
+  let digits = 0;
+  let sent = 0;
+
+  function finish(): void {
+    state = 3;
+    c.frames++;
+    const next = onFrame(buf, len, digits ? sent : -1);
+    if (next instanceof Uint8Array && next.length === max) buf = next;
+  }
+
+  function push(chunk: Uint8Array): void {
+    abytes('chunk', chunk);
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      if (state === 0) {
+        const j = chunk.indexOf(DSMR.START, i);
+        if (j < 0) {
+          c.skippedBytes += n - i;
+          return;
+        }
+        c.skippedBytes += j - i;
+        buf[0] = DSMR.START;
+        len = 1;
+        state = 1;
+        i = j + 1;
+      } else if (state === 1) {
+        const a = chunk.indexOf(DSMR.START, i);
+        const b = chunk.indexOf(DSMR.END, i);
+        const restart = a >= 0 && (b < 0 || a < b);
+        const end = restart ? a : b >= 0 ? b + 1 : n;
+        if (len + end - i > max) {
+          c.overflows++;
+          state = 0;
+          continue; // the rest is skipped up to the next '/'
+        }
+        buf.set(chunk.subarray(i, end), len);
+        len += end - i;
+        i = end;
+        if (restart) {
+          c.restarts++;
+          len = 1;
+          i = a + 1;
+        } else if (b >= 0) {
+          state = 2;
+          digits = 0;
+          sent = 0;
+        }
+      } else if (state === 2) {
+        const x = chunk[i];
+        const h = x >= 48 && x <= 57 ? x - 48 : x >= 65 && x <= 70 ? x - 55 : x >= 97 && x <= 102 ? x - 87 : -1;
+        if (h >= 0 && digits < DSMR.CRC_MAX_DIGITS) {
+          sent = sent * 16 + h;
+          digits++;
+          i++;
+        } else if (x === DSMR.CR || x === DSMR.LF) {
+          i++;
+          finish();
+          if (x === DSMR.LF) state = 0;
+        } else if (x === DSMR.START) {
+          c.restarts++;
+          state = 0;
+        } else {
+          c.badEnds++;
+          state = 0;
+        }
+      } else {
+        if (chunk[i] === DSMR.LF) i++;
+        state = 0;
+      }
+    }
+  }
+
+  return {
+    push: push,
+    reset() {
+      state = 0;
+      len = 0;
+    },
+    stats() {
+      return { frames: c.frames, restarts: c.restarts, overflows: c.overflows, badEnds: c.badEnds, skippedBytes: c.skippedBytes };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acceptance: CRC, the CRC-less policy, decoding
+
+export interface DsmrPolicy {
+  /** Accept telegrams without CRC (DSMR 2.2/3 meters), as long as they do not declare DSMR >= 4. */
+  allowNoCrc: boolean;
+  /** Report e-MUCS monthly peaks. */
+  peaks: boolean;
+  /** Set once a telegram with a valid CRC was accepted: from then on a CRC-less telegram from
+   *  this meter is damage (its CRC digits lost), never a DSMR 2.2 telegram. */
+  sawCrc: boolean;
+}
+
+export interface DsmrCheckCounters {
+  /** Telegrams accepted. */
+  telegrams: number;
+  /** CRC present but wrong (corrupted bytes, bad digits). */
+  crcErrors: number;
   /** Framed (and checked) but not a valid telegram. */
   decodeErrors: number;
   /** No CRC where one is required (config, declared version, or the meter sent CRCs before). */
   noCrcRejected: number;
   /** Malformed values left out of otherwise valid telegrams with a CRC. */
   badValues: number;
-  /** Bytes outside any telegram (noise, line idle), CR/LF not counted. */
-  skippedBytes: number;
 }
+
+/**
+ * Checks one frame (CRC, policy) and decodes it; the telegram, or undefined with the reason
+ * counted in `c`.
+ */
+export function acceptTelegram(buf: Uint8Array, len: number, sentCrc: number, p: DsmrPolicy, c: DsmrCheckCounters): DsmrTelegram | undefined {
+  const hasCrc = sentCrc >= 0;
+  if (!hasCrc && (!p.allowNoCrc || p.sawCrc)) {
+    c.noCrcRejected++;
+    return undefined;
+  }
+  if (hasCrc && crc16(buf, 0, 0, len) !== sentCrc) {
+    c.crcErrors++;
+    return undefined;
+  }
+  let t: DsmrTelegram;
+  try {
+    t = decodeTelegram(buf, len, hasCrc, { strict: !hasCrc, peaks: p.peaks });
+  } catch (e) {
+    c.decodeErrors++;
+    return undefined;
+  }
+  if (!hasCrc && requiresCrc(t)) {
+    c.noCrcRejected++;
+    return undefined;
+  }
+  if (hasCrc) p.sawCrc = true;
+  c.telegrams++;
+  c.badValues += t.skipped;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader: framer + acceptance of every telegram, every rejection counted
+
+export interface DsmrCounters extends P1FramerCounters, DsmrCheckCounters {}
 
 export interface DsmrReaderOptions {
   /** Hard bound on one telegram in bytes (default DSMR.MAX_TELEGRAM_BYTES). */
@@ -362,135 +544,31 @@ export interface DsmrReader {
   stats(): DsmrCounters;
 }
 
-function hexValue(b: number): number {
-  if (b >= 48 && b <= 57) return b - 48;
-  if (b >= 65 && b <= 70) return b - 55;
-  if (b >= 97 && b <= 102) return b - 87;
-  return -1;
-}
-
 export function createDsmrReader(o: DsmrReaderOptions): DsmrReader {
   if (o === null || typeof o !== 'object') throw err('E_TYPE', '"options" expected object, got ' + typeof o, TypeError);
   if (typeof o.onTelegram !== 'function') throw err('E_TYPE', '"onTelegram" expected function, got ' + typeof o.onTelegram, TypeError);
-  const max = aint('maxLength', o.maxLength === undefined ? DSMR.MAX_TELEGRAM_BYTES : o.maxLength, DSMR.MIN_TELEGRAM_BYTES, 65536);
-  const allowNoCrc = !!o.allowNoCrc;
-  const decodeOpts: DecodeOptions = { strict: false, peaks: !!o.peaks };
-  const c: DsmrCounters = {
-    telegrams: 0,
-    crcErrors: 0,
-    restarts: 0,
-    overflows: 0,
-    badEnds: 0,
-    decodeErrors: 0,
-    noCrcRejected: 0,
-    badValues: 0,
-    skippedBytes: 0,
-  };
-  const buf = new Uint8Array(max);
-  // 0: hunting '/', 1: inside the data, 2: after '!' (CRC digits, then CR/LF).
-  let state = 0;
-  let len = 0;
-  let crc = 0;
-  let digits = 0;
-  let sent = 0;
-  // Once a meter has sent a CRC it is a DSMR >= 4 meter: a CRC-less telegram from it is a
-  // damaged one (its CRC digits lost), never a DSMR 2.2 telegram.
-  let sawCrc = false;
-
-  function deliver(hasCrc: boolean): void {
-    if (!hasCrc && (!allowNoCrc || sawCrc)) {
-      c.noCrcRejected++;
-      return;
-    }
-    decodeOpts.strict = !hasCrc;
-    let t: DsmrTelegram;
-    try {
-      t = decodeTelegram(buf, len, hasCrc, decodeOpts);
-    } catch (e) {
-      c.decodeErrors++;
-      return;
-    }
-    if (!hasCrc && requiresCrc(t)) {
-      c.noCrcRejected++;
-      return;
-    }
-    if (hasCrc) sawCrc = true;
-    c.telegrams++;
-    c.badValues += t.skipped;
-    o.onTelegram(t);
-  }
-
-  function start(): void {
-    state = 1;
-    buf[0] = DSMR.START;
-    len = 1;
-    crc = crc16(buf, 0, 0, 1);
-  }
-
-  function push(chunk: Uint8Array): void {
-    if (!(chunk instanceof Uint8Array)) throw err('E_TYPE', '"chunk" expected Uint8Array, got ' + typeof chunk, TypeError);
-    const n = chunk.length;
-    for (let i = 0; i < n; i++) {
-      const b = chunk[i];
-      if (state === 0) {
-        if (b === DSMR.START) start();
-        else if (b !== DSMR.CR && b !== DSMR.LF) c.skippedBytes++;
-      } else if (state === 1) {
-        if (b === DSMR.START) {
-          c.restarts++;
-          start();
-          continue;
-        }
-        if (len >= max) {
-          c.overflows++;
-          state = 0;
-          continue;
-        }
-        buf[len++] = b;
-        crc = (crc >>> 8) ^ CRC_TABLE[(crc ^ b) & 0xff];
-        if (b === DSMR.END) {
-          state = 2;
-          digits = 0;
-          sent = 0;
-        }
-      } else {
-        const h = hexValue(b);
-        if (h >= 0 && digits < DSMR.CRC_MAX_DIGITS) {
-          sent = sent * 16 + h;
-          digits++;
-        } else if (b === DSMR.CR || b === DSMR.LF) {
-          state = 0;
-          if (!digits) deliver(false);
-          else if (sent !== crc) c.crcErrors++;
-          else deliver(true);
-        } else if (b === DSMR.START) {
-          c.restarts++;
-          start();
-        } else {
-          c.badEnds++;
-          state = 0;
-        }
-      }
-    }
-  }
-
+  const policy: DsmrPolicy = { allowNoCrc: !!o.allowNoCrc, peaks: !!o.peaks, sawCrc: false };
+  const c: DsmrCheckCounters = { telegrams: 0, crcErrors: 0, decodeErrors: 0, noCrcRejected: 0, badValues: 0 };
+  const framer = createP1Framer(o.maxLength === undefined ? DSMR.MAX_TELEGRAM_BYTES : o.maxLength, function (buf, len, sentCrc) {
+    const t = acceptTelegram(buf, len, sentCrc, policy, c);
+    if (t) o.onTelegram(t);
+  });
   return {
-    push: push,
-    reset() {
-      state = 0;
-      len = 0;
-    },
+    push: framer.push,
+    reset: framer.reset,
     stats() {
+      const f = framer.stats();
       return {
+        frames: f.frames,
+        restarts: f.restarts,
+        overflows: f.overflows,
+        badEnds: f.badEnds,
+        skippedBytes: f.skippedBytes,
         telegrams: c.telegrams,
         crcErrors: c.crcErrors,
-        restarts: c.restarts,
-        overflows: c.overflows,
-        badEnds: c.badEnds,
         decodeErrors: c.decodeErrors,
         noCrcRejected: c.noCrcRejected,
         badValues: c.badValues,
-        skippedBytes: c.skippedBytes,
       };
     },
   };

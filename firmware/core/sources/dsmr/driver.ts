@@ -1,12 +1,18 @@
 // DSMR P1 source: opens the serial port the P1 data line reaches (through a hardware inverter:
 // P1 data is open-collector, inverted, and ESP32 Espruino cannot invert RX), raises Data Request,
-// feeds every byte to the framer and answers each read with the newest valid telegram that is
-// not older than maxAgeMs. Never a half-used telegram: values come only from telegrams that
-// passed framing, CRC (or, without CRC, the strict grammar and the monotonic-totals check).
+// frames every telegram and answers each read with the newest valid telegram that is not older
+// than maxAgeMs. Never a half-used telegram: values come only from telegrams that passed framing
+// and their CRC (or, without a CRC, the strict grammar and the monotonic-totals check).
+//
+// CPU on the device: framing uses native calls only, but checking and decoding a telegram is
+// interpreted work (tens of ms in Espruino's Linux build, seconds' worth of budget on an ESP32 at
+// one telegram a second). With verify "onRead" (the default for DSMR 4/5) the driver keeps the
+// two newest frames as bytes and checks and decodes only what a read needs: the newest, or the
+// one before it when the newest fails its check.
 import type { Host, DigitalOutput, Serial, TimerHandle } from '../../host.js';
 import { err } from '../../util/errors.js';
 import type { Source, SourceComponent, SourceValue } from '../source.js';
-import { createDsmrReader, type DsmrTelegram } from './decoder.js';
+import { createP1Framer, acceptTelegram, type DsmrTelegram, type DsmrPolicy, type DsmrCheckCounters } from './decoder.js';
 import { DSMR_SCHEMA, DSMR_VERSIONS } from './schema.js';
 
 function copyValues(v: SourceValue[]): SourceValue[] {
@@ -25,8 +31,8 @@ function copyValues(v: SourceValue[]): SourceValue[] {
 
 /**
  * Telegrams without a CRC have no checksum; besides the strict grammar, the cumulative totals
- * (s in Wh, m3, J) must not fall between two consecutive ones. A corruption that lowers a total
- * is caught; one that raises it passes once and makes the next telegram fail this check.
+ * (s with a unit: Wh, m3, J) must not fall between two consecutive ones. A corruption that
+ * lowers a total is caught; one that raises it passes once and makes the next telegram fail.
  */
 function totalsNotDecreasing(prev: SourceValue[], next: SourceValue[]): boolean {
   for (let i = 0; i < next.length; i++) {
@@ -38,6 +44,16 @@ function totalsNotDecreasing(prev: SourceValue[], next: SourceValue[]): boolean 
     }
   }
   return true;
+}
+
+/** A framed telegram kept as bytes until a read needs it. */
+interface Slot {
+  buf: Uint8Array;
+  len: number;
+  crc: number;
+  at: number;
+  /** undefined: not checked yet; null: failed its check. */
+  t: DsmrTelegram | null | undefined;
 }
 
 export const dsmrSource: SourceComponent = {
@@ -53,13 +69,22 @@ export const dsmrSource: SourceComponent = {
     const ver = DSMR_VERSIONS[cfg.version as string];
     const framing = cfg.framing as string | undefined;
     const maxAge = cfg.maxAgeMs as number;
+    const maxLen = cfg.maxTelegramBytes as number;
     const readTimeout = cfg.readTimeoutMs as number;
     const perRead = cfg.requestMode === 'perRead';
-    const d = { reads: 0, stale: 0, noData: 0, timeouts: 0, nonMonotonic: 0, busy: 0 };
+    // CRC-less meters (DSMR 2.2/3, every 10 s) are checked as they come: the monotonic check
+    // needs every telegram in order.
+    const lazy = !ver.noCrc && cfg.verify !== 'each';
+    const policy: DsmrPolicy = { allowNoCrc: ver.noCrc, peaks: cfg.peaks === true, sawCrc: false };
+    const c: DsmrCheckCounters = { telegrams: 0, crcErrors: 0, decodeErrors: 0, noCrcRejected: 0, badValues: 0 };
+    const d = { reads: 0, stale: 0, noData: 0, invalid: 0, timeouts: 0, nonMonotonic: 0, busy: 0 };
 
+    // verify "each": the newest accepted telegram. verify "onRead": the two newest frames.
     let last: DsmrTelegram | undefined;
     let lastAt = 0;
     let lastNoCrc: SourceValue[] | undefined;
+    let newest: Slot | undefined;
+    let previous: Slot | undefined;
     let stopped = false;
     let pending: ((e: Error | undefined, values?: SourceValue[]) => void) | undefined;
     let timer: TimerHandle | undefined;
@@ -74,24 +99,77 @@ export const dsmrSource: SourceComponent = {
       if (cb) cb(e, values);
     }
 
-    const reader = createDsmrReader({
-      maxLength: cfg.maxTelegramBytes as number,
-      allowNoCrc: ver.noCrc,
-      peaks: cfg.peaks === true,
-      onTelegram(t: DsmrTelegram) {
-        if (!t.crc) {
-          const prev = lastNoCrc;
-          lastNoCrc = t.values;
-          if (prev && !totalsNotDecreasing(prev, t.values)) {
-            d.nonMonotonic++;
-            return;
-          }
+    function check(s: Slot): DsmrTelegram | null {
+      if (s.t === undefined) s.t = acceptTelegram(s.buf, s.len, s.crc, policy, c) || null;
+      return s.t;
+    }
+
+    function onFrame(buf: Uint8Array, len: number, sentCrc: number): Uint8Array | void {
+      if (lazy) {
+        if (sentCrc < 0) {
+          // No CRC from a DSMR 4/5 meter: refused by policy, nothing to decode.
+          acceptTelegram(buf, len, sentCrc, policy, c);
+          return;
         }
-        last = t;
-        lastAt = host.clock.uptime();
-        if (pending) finish(undefined, copyValues(t.values));
-      },
-    });
+        // Three buffers rotate: the framer fills one while the two newest frames wait in the others.
+        const give = previous ? previous.buf : new Uint8Array(maxLen);
+        previous = newest;
+        newest = { buf: buf, len: len, crc: sentCrc, at: host.clock.uptime(), t: undefined };
+        if (pending) {
+          const t = check(newest);
+          if (t) finish(undefined, copyValues(t.values));
+        }
+        return give;
+      }
+      const t = acceptTelegram(buf, len, sentCrc, policy, c);
+      if (!t) return;
+      if (!t.crc) {
+        const prev = lastNoCrc;
+        lastNoCrc = t.values;
+        if (prev && !totalsNotDecreasing(prev, t.values)) {
+          d.nonMonotonic++;
+          return;
+        }
+      }
+      last = t;
+      lastAt = host.clock.uptime();
+      if (pending) finish(undefined, copyValues(t.values));
+    }
+
+    const framer = createP1Framer(maxLen, onFrame);
+
+    function answerNow(done: (e: Error | undefined, values?: SourceValue[]) => void): void {
+      const now = host.clock.uptime();
+      if (!lazy) {
+        if (!last) {
+          d.noData++;
+          return done(err('E_DSMR_NO_DATA', where + ': no valid telegram received yet'));
+        }
+        if (now - lastAt > maxAge) {
+          d.stale++;
+          return done(err('E_DSMR_STALE', where + ': newest valid telegram is ' + Math.round(now - lastAt) + ' ms old (maxAgeMs ' + maxAge + ')'));
+        }
+        return done(undefined, copyValues(last.values));
+      }
+      if (!newest) {
+        d.noData++;
+        return done(err('E_DSMR_NO_DATA', where + ': no telegram received yet'));
+      }
+      const slots = previous ? [newest, previous] : [newest];
+      let fresh = 0;
+      for (let i = 0; i < slots.length; i++) {
+        if (now - slots[i].at > maxAge) continue;
+        fresh++;
+        const t = check(slots[i]);
+        if (t) return done(undefined, copyValues(t.values));
+      }
+      if (!fresh) {
+        d.stale++;
+        return done(err('E_DSMR_STALE', where + ': newest telegram is ' + Math.round(now - newest.at) + ' ms old (maxAgeMs ' + maxAge + ')'));
+      }
+      d.invalid++;
+      done(err('E_DSMR_INVALID', where + ': the newest telegrams failed their check (see crcErrors, decodeErrors, noCrcRejected)'));
+    }
 
     const serial: Serial = io.serial({
       port: cfg.port as string,
@@ -103,10 +181,10 @@ export const dsmrSource: SourceComponent = {
       onReadable() {
         if (stopped) return;
         const chunk = serial.read();
-        if (chunk) reader.push(chunk);
+        if (chunk) framer.push(chunk);
       },
       onError() {
-        reader.reset();
+        framer.reset();
       },
     });
     if (cfg.requestPin !== undefined && io.output) {
@@ -124,36 +202,38 @@ export const dsmrSource: SourceComponent = {
           d.busy++;
           return done(err('E_BUSY', where + ': a read is still waiting for a telegram'));
         }
-        if (perRead) {
-          pending = done;
-          if (out) out.write(1);
-          timer = host.timers.setTimeout(function () {
-            timer = undefined;
-            d.timeouts++;
-            finish(err('E_DSMR_TIMEOUT', where + ': no valid telegram within ' + readTimeout + ' ms'));
-          }, readTimeout);
-          return;
-        }
-        if (!last) {
-          d.noData++;
-          return done(err('E_DSMR_NO_DATA', where + ': no valid telegram received yet'));
-        }
-        const age = host.clock.uptime() - lastAt;
-        if (age > maxAge) {
-          d.stale++;
-          return done(err('E_DSMR_STALE', where + ': newest valid telegram is ' + Math.round(age) + ' ms old (maxAgeMs ' + maxAge + ')'));
-        }
-        done(undefined, copyValues(last.values));
+        if (!perRead) return answerNow(done);
+        // Wait for a telegram that starts after this request.
+        pending = done;
+        framer.reset();
+        if (out) out.write(1);
+        timer = host.timers.setTimeout(function () {
+          timer = undefined;
+          d.timeouts++;
+          finish(err('E_DSMR_TIMEOUT', where + ': no valid telegram within ' + readTimeout + ' ms'));
+        }, readTimeout);
       },
       stats() {
-        const s = reader.stats() as unknown as { [k: string]: number };
-        s.reads = d.reads;
-        s.stale = d.stale;
-        s.noData = d.noData;
-        s.timeouts = d.timeouts;
-        s.nonMonotonic = d.nonMonotonic;
-        s.busy = d.busy;
-        return s;
+        const f = framer.stats();
+        return {
+          frames: f.frames,
+          restarts: f.restarts,
+          overflows: f.overflows,
+          badEnds: f.badEnds,
+          skippedBytes: f.skippedBytes,
+          telegrams: c.telegrams,
+          crcErrors: c.crcErrors,
+          decodeErrors: c.decodeErrors,
+          noCrcRejected: c.noCrcRejected,
+          badValues: c.badValues,
+          nonMonotonic: d.nonMonotonic,
+          reads: d.reads,
+          stale: d.stale,
+          noData: d.noData,
+          invalid: d.invalid,
+          timeouts: d.timeouts,
+          busy: d.busy,
+        };
       },
       stop() {
         if (stopped) return;

@@ -78,6 +78,26 @@ export const OBIS_ELECTRICITY: { [cde: string]: [string, string, string] } = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Text
+
+/** Anything but printable ASCII, CR and LF. */
+const NOT_TEXT = /[^ -~\r\n]/;
+
+/**
+ * `buf[start..end)` as a string, or undefined when a byte is not printable ASCII, CR or LF.
+ * Built 128 bytes per native call: a per-byte loop costs ~8 us a byte in Espruino, where
+ * String.fromCharCode.apply takes a typed array (at most 256 arguments).
+ */
+export function asciiText(buf: Uint8Array, start: number, end: number): string | undefined {
+  let s = '';
+  for (let i = start; i < end; i += 128) {
+    const j = i + 128 < end ? i + 128 : end;
+    s += String.fromCharCode.apply(null, buf.subarray(i, j) as unknown as number[]);
+  }
+  return NOT_TEXT.test(s) ? undefined : s;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Identifiers
 
 /** A parsed object identifier. `a`/`b` are -1 when the short form left them out. */
@@ -131,11 +151,7 @@ export function parseObisId(s: string, out: ObisId): boolean {
   }
   if (!rest.length) return false;
   // C.D.E groups: digits or the letters IEC 62056-61 allows in C (C, F, L, P) and such.
-  for (let i = 0; i < rest.length; i++) {
-    const c = rest.charCodeAt(i);
-    const ok = isDigit(c) || c === 46 || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-    if (!ok) return false;
-  }
+  if (!ID_CHARS.test(rest)) return false;
   if (rest.charCodeAt(0) === 46 || rest.charCodeAt(rest.length - 1) === 46 || rest.indexOf('..') >= 0) return false;
   out.cde = rest;
   return true;
@@ -157,29 +173,25 @@ export function isCurrent(id: ObisId): boolean {
  * which no further data sets of the line are delivered (earlier ones were).
  */
 export function splitDataLine(line: string, each: (id: string, groups: string[]) => boolean): boolean {
+  // The caller has checked the text is printable ASCII; only the structure is checked here,
+  // with native indexOf rather than a loop over characters.
   const n = line.length;
   let i = 0;
   if (!n) return false;
   while (i < n) {
-    const idStart = i;
-    while (i < n && line.charCodeAt(i) !== 40) {
-      const c = line.charCodeAt(i);
-      if (c === 41 || c <= 32 || c > 126) return false;
-      i++;
-    }
-    if (i === n) return false; // identifier without a value
+    const open = line.indexOf('(', i);
+    if (open < 0) return false; // identifier without a value
     // Empty only at the start of a line (a continuation): later data sets begin where the
     // previous one's groups ended, at a character that is not '('.
-    const id = line.substring(idStart, i);
+    const id = line.substring(i, open);
+    if (id.indexOf(')') >= 0 || id.indexOf(' ') >= 0) return false;
+    i = open;
     const groups: string[] = [];
     while (i < n && line.charCodeAt(i) === 40) {
       const close = line.indexOf(')', i + 1);
       if (close < 0) return false;
       const g = line.substring(i + 1, close);
-      for (let k = 0; k < g.length; k++) {
-        const c = g.charCodeAt(k);
-        if (c === 40 || c < 32 || c > 126) return false;
-      }
+      if (g.indexOf('(') >= 0) return false;
       groups.push(g);
       i = close + 1;
     }
@@ -191,46 +203,35 @@ export function splitDataLine(line: string, each: (id: string, groups: string[])
 // ---------------------------------------------------------------------------------------------
 // Values
 
+// Native regex tests instead of loops over characters (interpreted loops are the cost on
+// Espruino). Its matcher has no "?" or groups with quantifiers: only classes, * and +.
+const DIGITS = /^[0-9]+$/;
+const LEADING_ZEROS = /^0+/;
+const LEADING_SPACES = /^ +/;
+const ID_CHARS = /^[0-9A-Za-z.]+$/;
+
 /**
  * Moves the decimal point of a meter's number `shift` places right and parses it. Accepts an
  * optional sign or leading spaces (Landis+Gyr writes "( 001.67*kW)"), digits, at most one '.'.
  * Returns NaN for anything else, so a caller can never mistake garbage for a number.
  */
 export function scaleDecimal(s: string, shift: number): number {
-  let i = 0;
-  const n = s.length;
-  while (i < n && s.charCodeAt(i) === 32) i++;
-  let neg = false;
-  if (i < n && (s.charCodeAt(i) === 45 || s.charCodeAt(i) === 43)) {
-    neg = s.charCodeAt(i) === 45;
-    i++;
-  }
-  if (n - i < 1 || n - i > OBIS_MAX_NUMBER_CHARS) return NaN;
-  let intPart = '';
-  let frac = '';
-  let dot = false;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (dot) return NaN;
-      dot = true;
-    } else if (isDigit(c)) {
-      if (dot) frac += s.charAt(i);
-      else intPart += s.charAt(i);
-    } else return NaN;
-  }
-  if (!intPart.length || (dot && !frac.length)) return NaN;
+  let t = s.charCodeAt(0) === 32 ? s.replace(LEADING_SPACES, '') : s;
+  const sign = t.charCodeAt(0);
+  if (sign === 45 || sign === 43) t = t.substring(1);
+  if (t.length < 1 || t.length > OBIS_MAX_NUMBER_CHARS) return NaN;
+  const dot = t.indexOf('.');
+  const intPart = dot < 0 ? t : t.substring(0, dot);
+  const frac = dot < 0 ? '' : t.substring(dot + 1);
+  if (!DIGITS.test(intPart) || (dot >= 0 && !DIGITS.test(frac))) return NaN;
   let moved = frac.substring(0, shift);
   while (moved.length < shift) moved += '0';
   const rest = frac.substring(shift);
   // Espruino's parseFloat (and Number, unary +) read an integer with a leading zero as octal:
   // parseFloat("0001727") is 983 there. Meters zero-pad everything, so strip the zeros first.
-  let digits = intPart + moved;
-  let z = 0;
-  while (z < digits.length - 1 && digits.charCodeAt(z) === 48) z++;
-  digits = digits.substring(z);
-  const v = parseFloat(digits + (rest.length ? '.' + rest : ''));
-  return neg ? -v : v;
+  const digits = (intPart + moved).replace(LEADING_ZEROS, '');
+  const v = parseFloat((digits.length ? digits : '0') + (rest.length ? '.' + rest : ''));
+  return sign === 45 ? -v : v;
 }
 
 /**

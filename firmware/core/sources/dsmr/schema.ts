@@ -32,6 +32,13 @@ export const DSMR_SCHEMA: Schema = {
     default: DSMR.MAX_TELEGRAM_BYTES,
     doc: 'Hard bound on one telegram; longer ones are dropped and counted (overflows)',
   },
+  verify: {
+    type: 'string',
+    maxLength: 6,
+    oneOf: ['onRead', 'each'],
+    default: 'onRead',
+    doc: 'onRead: keep the two newest telegrams as bytes and check/decode only what a read needs (3 x maxTelegramBytes of RAM; saves the CPU of decoding a telegram every second); each: check and decode every telegram (counters cover all). DSMR 2.2/3 always use each',
+  },
   maxAgeMs: { type: 'int', min: 500, max: 3600000, default: 30000, doc: 'A read answers with the newest valid telegram only if it is at most this old' },
   readTimeoutMs: { type: 'int', min: 500, max: 120000, default: 12000, doc: 'perRead: how long to wait for a fresh telegram (a DSMR 4 meter sends every 10 s)' },
   peaks: { type: 'bool', default: false, doc: 'Report the e-MUCS (Belgium) history of monthly peaks 0-0:98.1.0 as pk<i>, pk<i>_m, pk<i>_ts' },
