@@ -375,7 +375,7 @@ export function createP1Framer(maxLength: number, onFrame: (buf: Uint8Array, len
   const max = aint('maxLength', maxLength, DSMR.MIN_TELEGRAM_BYTES, 65536);
   if (typeof onFrame !== 'function') throw err('E_TYPE', '"onFrame" expected function, got ' + typeof onFrame, TypeError);
   const c: P1FramerCounters = { frames: 0, restarts: 0, overflows: 0, badEnds: 0, skippedBytes: 0 };
-  let buf = new Uint8Array(max);
+  let buf: Uint8Array = new Uint8Array(max);
   // 0: hunting '/', 1: inside the data, 2: after '!' (CRC digits, then CR/LF), 3: LF after CR.
   let state = 0;
   let len = 0;
