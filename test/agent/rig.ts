@@ -288,7 +288,11 @@ export async function startRig(o: RigOptions): Promise<Rig> {
           if (waiting.has(s) || inDrop(s)) continue;
           missing.push(s);
         }
-        if (!a.brokerMayLose) assert.deepEqual(missing, [], label + ': sealed batches neither stored, queued nor reported dropped');
+        if (!a.brokerMayLose) {
+          assert.deepEqual(missing, [], label + ': sealed batches neither stored, queued nor reported dropped');
+          const unstored = [...L.acked].filter((s) => !bySeq.has(s));
+          assert.deepEqual(unstored, [], label + ': batches the broker acknowledged but the database lacks');
+        }
         else {
           for (const s of missing) assert.ok(L.acked.has(s), label + ': seq ' + s + ' is missing but the broker never acknowledged it (a device-side loss)');
         }
