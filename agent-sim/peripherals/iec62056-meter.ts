@@ -28,6 +28,9 @@ export interface IecMeterOptions {
   trMs?: number;
   /** How long the meter waits for the acknowledgement before returning to idle (default 1500). */
   ackTimeoutMs?: number;
+  /** Send the data message in this many pieces, `pieceGapMs` apart (a slow meter or line). */
+  pieces?: number;
+  pieceGapMs?: number;
   /** Simulated time advanced per readout, ms (default 15 min). */
   stepMs?: number;
   startTime?: number;
@@ -231,9 +234,18 @@ export class IecMeter {
     let msg = '\x02' + etxPart + String.fromCharCode(bccChar);
     if (fault === 'truncate') msg = msg.substring(0, 1 + Math.floor(this.rnd() * (msg.length - 2)));
     this.record(values, !fault);
-    this.write(msg);
-    // The SerialLink fixes each byte's fate when it is written; back to 300 baud for the next request.
-    this.port.setSettings({ baud: 300 });
-    this.state = 'idle';
+    const pieces = Math.max(1, this.o.pieces ?? 1);
+    const size = Math.ceil(msg.length / pieces);
+    const sendPiece = (k: number) => {
+      this.write(msg.substring(k * size, (k + 1) * size));
+      if (k + 1 < pieces) {
+        this.timers.setTimeout(() => sendPiece(k + 1), this.o.pieceGapMs ?? 100);
+        return;
+      }
+      // The SerialLink fixes each byte's fate when it is written; back to 300 baud for the next request.
+      this.port.setSettings({ baud: 300 });
+      this.state = 'idle';
+    };
+    sendPiece(0);
   }
 }

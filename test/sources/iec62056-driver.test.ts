@@ -114,6 +114,28 @@ test('retries are bounded: every attempt failing answers one error after 1 + ret
   });
 });
 
+test('a slow data message: each pause within charTimeoutMs keeps it going; the whole one is bounded by dataTimeoutMs', () => {
+  let x = setup({ pieces: 8, pieceGapMs: 1000 }, { charTimeoutMs: 1500, dataTimeoutMs: 10000, retries: 0 });
+  withRig(x.rig, () => {
+    const r = x.rig.read(x.src);
+    assert.equal(r.e, undefined);
+    assert.deepEqual(r.values, x.meter.intact()[0].values);
+  });
+  x = setup({ pieces: 8, pieceGapMs: 1000 }, { charTimeoutMs: 1500, dataTimeoutMs: 5000, retries: 0 });
+  withRig(x.rig, () => {
+    const r = x.rig.read(x.src);
+    assert.equal(code(r.e), 'E_IEC_TIMEOUT');
+    assert.match(r.e!.message, /data message not complete within 5000 ms/);
+    assert.equal(stats(x.src).dataTimeouts, 1);
+  });
+  x = setup({ pieces: 4, pieceGapMs: 2000 }, { charTimeoutMs: 1500, dataTimeoutMs: 60000, retries: 0 });
+  withRig(x.rig, () => {
+    const r = x.rig.read(x.src);
+    assert.equal(code(r.e), 'E_IEC_TIMEOUT');
+    assert.match(r.e!.message, /stalled for 1500 ms/);
+  });
+});
+
 test('device address: a meter answers only its own address', () => {
   let x = setup({ address: '71234567' }, { address: '71234567' });
   withRig(x.rig, () => {
