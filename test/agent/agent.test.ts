@@ -333,6 +333,12 @@ test('drop reports: drops made while several copies are pending are all publishe
   const dropped = dev.agent.outbox.dropped();
   assert.ok(dropped >= 10, 'dropped ' + dropped);
   assert.equal(dev.agent.outbox.depth(), 3);
+  // What the agent remembers per batch in RAM is bounded by what is still waiting, however long
+  // the outage lasts: nothing for batches the outbox dropped.
+  const remembered = () => Object.keys((dev.agent as unknown as { inflight: object }).inflight).length;
+  assert.ok(remembered() <= 2 * (3 + 2), 'entries kept for ' + remembered() + ' batches');
+  dev.advance(3000);
+  assert.ok(remembered() <= 2 * (3 + 2), 'entries kept for ' + remembered() + ' batches after a longer outage');
   dev.broker.down = false;
   dev.broker.holdAcks = true;
   dev.runUntil('connected', () => dev.agent.stats().state === 'CONNECTED', 2000);

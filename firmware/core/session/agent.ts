@@ -540,10 +540,12 @@ export class Agent {
     this.job = undefined;
     this.s.signMsTotal += this.host.clock.uptime() - meta.started;
     const wall = this.host.clock.synced() ? this.host.clock.now() : 0;
+    const droppedBefore = this.outbox.dropped();
     const id = this.outbox.push(msg, { boot: this.counters.boot(), seq: meta.seq, t: wall });
     this.head = { seq: meta.seq, hash: payloadHash(meta.payload) };
     saveChain(this.chainLog, this.head);
     if (this.jobDrop) this.inflight['d' + id] = this.jobDrop;
+    if (this.outbox.dropped() !== droppedBefore) this.forgetDropped();
     this.s.batches++;
     this.s.bytesSealed += msg.length;
     this.s.lastSeq = meta.seq;
@@ -594,6 +596,23 @@ export class Agent {
       }
     }
     this.pump();
+  }
+
+  /**
+   * The outbox dropped its oldest batches: forget the drop report copies they carried, or a long
+   * outage (every batch sealed meanwhile carries one) grows RAM without bound. Batches still in
+   * the MQTT client's window keep theirs; their PUBACK may still come.
+   */
+  private forgetDropped(): void {
+    const oldest = this.outbox.peek(1);
+    const first = oldest.length ? oldest[0].id : 0xffffffff;
+    const gone: string[] = [];
+    for (const k in this.inflight) {
+      const id = parseInt(k.substr(1), 10);
+      if (k.charAt(0) === 'd' && id < first && !this.inflight['i' + id]) gone.push(k);
+    }
+    // Deleted after the loop: Espruino walks an object's properties as a linked list.
+    for (let i = 0; i < gone.length; i++) delete this.inflight[gone[i]];
   }
 
   /**
