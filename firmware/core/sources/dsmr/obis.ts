@@ -35,10 +35,6 @@ export const OBIS_UNITS: { [unit: string]: { u: string; shift: number } } = {
   MJ: { u: 'J', shift: 6 },
 };
 
-/** What kind of SenML unit an object must carry (a telegram saying "1-0:1.8.1(5*V)" is refused). */
-export const DIM_ENERGY = 'Wh';
-export const DIM_POWER = 'W';
-
 /**
  * Electricity objects (A = 1) by C.D.E, IEC 62056-61 / DSMR 5.0.2 §6.12 / eMUCS-P1 1.7.1 §7:
  * [name, SenML unit the value must convert to, 's' for a cumulative total else 'v'].
