@@ -538,7 +538,6 @@ export async function buildFirmware(opts = {}) {
   lap('rollup');
   const outFile = join(outDir, BUILD.bundleName);
   const { minified, fin } = await finishBundle({ bundled, minify, emitted, maps, outFile, lap, rejectedName: 'core.rejected.js' });
-  writeAtomic(outFile, fin.code);
   const written = { core: outFile };
   const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
 
