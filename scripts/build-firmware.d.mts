@@ -42,6 +42,7 @@ export interface BuildResult {
 }
 
 export function buildFirmware(opts?: BuildOptions): Promise<BuildResult>;
+export function hostMemberNames(): string[];
 export function hoistFunctionDeclarations(code: string): { code: string; moved: number };
 export function hoistVarDeclarations(code: string): { code: string; declared: number };
 export function repairNumberLiterals(code: string): { code: string; repaired: { from: string; to: string }[] };
