@@ -250,13 +250,9 @@ export class Agent {
       maxQueued: c.publishWindow + 4,
       will: { topic: this.topics.status, payload: utf8Encode('offline'), qos: 1, retain: true },
       onState: function (state) {
-        // Deferred: this runs inside the client's CONNACK handling, before it re-sends its
-        // unacknowledged publishes; what onConnected() publishes now would go out twice (once
-        // from the queue, once more with DUP from that re-send loop).
-        if (state === 'CONNECTED')
-          host.timers.setTimeout(function () {
-            if (self.running && self.client.state === 'CONNECTED') self.onConnected();
-          }, 0);
+        // The client announces CONNECTED after re-sending its unacknowledged publishes, so
+        // what onConnected() publishes goes out once.
+        if (state === 'CONNECTED' && self.running) self.onConnected();
       },
       onMessage: function (topic, payload) {
         if (topic === self.topics.cmd) self.onCommand(payload);

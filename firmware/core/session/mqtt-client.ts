@@ -346,6 +346,10 @@ export class MqttClient {
 
   private setState(s: MqttState, reason: string): void {
     this.state = s;
+    this.announce(s, reason);
+  }
+
+  private announce(s: MqttState, reason: string): void {
     const cb = this.o.onState;
     if (cb) this.safe('onState', () => cb(s, reason));
   }
@@ -488,7 +492,9 @@ export class MqttClient {
     this.stats.connects++;
     if (this.stats.connects > 1) this.stats.reconnects++;
     this.log('info', 'mqtt: connected to ' + this.o.host + ':' + this.o.port + (sessionPresent ? ' (session present)' : ''));
-    this.setState('CONNECTED', sessionPresent ? 'session present' : 'new session');
+    // The state is set now (pump() sends only when CONNECTED) but announced at the end: a
+    // publish from onState must not land in the resend loop below and go out twice.
+    this.state = 'CONNECTED';
     const now = this.clock.uptime();
     this.lastIn = now;
     this.lastOut = now;
@@ -511,6 +517,7 @@ export class MqttClient {
       this.write(rec.bytes);
     }
     this.pump();
+    if (this.conn === conn) this.announce('CONNECTED', sessionPresent ? 'session present' : 'new session');
   }
 
   // ---- keep-alive ----
