@@ -3,9 +3,15 @@
 // The SQL avoids SQLite-only syntax where a portable form exists (ON CONFLICT ... DO
 // NOTHING/UPDATE with `excluded`, CASE instead of scalar MAX), so a PostgreSQL store can reuse
 // the statements; only the DDL types (BLOB vs BYTEA) differ.
+//
+// Several processes (database mode, chain-db.ts) may share one file: writes then run in
+// BEGIN IMMEDIATE transactions, which serialise the writers, and a writer waits up to
+// busyTimeoutMs for the lock. One machine only (WAL needs shared memory; never on a network
+// file system); PostgreSQL is the path for verifiers on several hosts.
 import { createRequire } from 'node:module';
-import type { Store, WriteUnit, DeviceRow, LoadLimits, RejectRow } from './store.js';
+import { signedReject, type Store, type WriteUnit, type DeviceRow, type LoadLimits, type RejectRow, type GapSweep } from './store.js';
 import type { BatchRef, DeviceSnapshot, GapEvent, OpenLink } from './chain.js';
+import { decide, type ChainView, type StoredGap, type Verdict } from './chain-db.js';
 import type { Verified } from './verify.js';
 
 export const SCHEMA_VERSION = 1;
@@ -45,6 +51,8 @@ CREATE TABLE IF NOT EXISTS batches (
   PRIMARY KEY (device, seq)
 );
 CREATE INDEX IF NOT EXISTS batches_drops ON batches (device, seq) WHERE drop_count IS NOT NULL;
+CREATE INDEX IF NOT EXISTS batches_pseq ON batches (device, pseq);     -- successors, forks, first batch
+CREATE INDEX IF NOT EXISTS batches_received ON batches (received_at_ms); -- the gap sweep's window
 CREATE TABLE IF NOT EXISTS records (
   device TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -82,6 +90,86 @@ CREATE TABLE IF NOT EXISTS gaps (
 );
 `;
 
+/**
+ * The statements of database mode (chain-db.ts), with `?` parameters in order; the PostgreSQL
+ * store numbers them. Casts name the parameter types PostgreSQL cannot infer.
+ */
+export const CHAIN_SQL = {
+  successor: 'SELECT seq, pseq, payload_hash, prev_hash FROM batches WHERE device = ? AND pseq = ? LIMIT 1',
+  minSeq: 'SELECT seq FROM batches WHERE device = ? ORDER BY seq LIMIT 1',
+  firstSeq: 'SELECT seq FROM batches WHERE device = ? AND pseq = 0 ORDER BY seq LIMIT 1',
+  openGap: 'SELECT seq, next_seq, explained, drop_report_seq, detected_at_ms FROM gaps WHERE device = ? AND seq = ? AND filled_at_ms IS NULL',
+  /** Step 6, gaps already declared: (report seq, device, first, last). */
+  dropExplain:
+    'UPDATE gaps SET explained = 1, drop_report_seq = ? WHERE device = ? AND seq >= ? AND seq <= ? AND explained = 0 AND filled_at_ms IS NULL ' +
+    'RETURNING seq, next_seq, detected_at_ms',
+  /** Step 6, open links not yet declared: (report seq, now, device, first, last). */
+  dropDeclare:
+    'INSERT INTO gaps (device, seq, next_seq, explained, drop_report_seq, detected_at_ms, filled_at_ms) ' +
+    'SELECT b.device, b.pseq, b.seq, 1, CAST(? AS BIGINT), CAST(? AS BIGINT), NULL FROM batches b ' +
+    'WHERE b.device = ? AND b.pseq > 0 AND b.pseq >= ? AND b.pseq <= ? ' +
+    'AND NOT EXISTS (SELECT 1 FROM batches a WHERE a.device = b.device AND a.seq = b.pseq) ' +
+    'AND NOT EXISTS (SELECT 1 FROM gaps g WHERE g.device = b.device AND g.seq = b.pseq) ' +
+    'ON CONFLICT (device, seq) DO NOTHING RETURNING seq, next_seq',
+  /** Overdue open links: (now, from, to) then `extra`'s parameters. */
+  sweep: (extra: string) =>
+    'INSERT INTO gaps (device, seq, next_seq, explained, drop_report_seq, detected_at_ms, filled_at_ms) ' +
+    'SELECT x.device, x.pseq, x.seq, CASE WHEN x.d IS NULL THEN 0 ELSE 1 END, x.d, CAST(? AS BIGINT), NULL FROM (' +
+    'SELECT b.device, b.pseq, b.seq, (SELECT r.seq FROM batches r WHERE r.device = b.device AND r.drop_count IS NOT NULL ' +
+    'AND r.drop_first <= b.pseq AND r.drop_last >= b.pseq ORDER BY r.seq DESC LIMIT 1) AS d ' +
+    'FROM batches b WHERE b.received_at_ms > ? AND b.received_at_ms <= ? AND b.pseq > 0' + extra + ' ' +
+    'AND NOT EXISTS (SELECT 1 FROM batches a WHERE a.device = b.device AND a.seq = b.pseq) ' +
+    'AND NOT EXISTS (SELECT 1 FROM gaps g WHERE g.device = b.device AND g.seq = b.pseq)' +
+    ') x WHERE 1 = 1 ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq, next_seq, explained, drop_report_seq',
+  /** Devices with overdue open links: (from, to). */
+  sweepDevices:
+    'SELECT DISTINCT b.device FROM batches b WHERE b.received_at_ms > ? AND b.received_at_ms <= ? AND b.pseq > 0 ' +
+    'AND NOT EXISTS (SELECT 1 FROM batches a WHERE a.device = b.device AND a.seq = b.pseq) ' +
+    'AND NOT EXISTS (SELECT 1 FROM gaps g WHERE g.device = b.device AND g.seq = b.pseq)',
+  /** Open links inside the grace period: (to). */
+  pending:
+    'SELECT COUNT(*) AS n FROM batches b WHERE b.received_at_ms > ? AND b.pseq > 0 ' +
+    'AND NOT EXISTS (SELECT 1 FROM batches a WHERE a.device = b.device AND a.seq = b.pseq) ' +
+    'AND NOT EXISTS (SELECT 1 FROM gaps g WHERE g.device = b.device AND g.seq = b.pseq)',
+  gapCounts:
+    'SELECT SUM(CASE WHEN filled_at_ms IS NULL AND explained = 1 THEN 1 ELSE 0 END) AS ex, ' +
+    'SUM(CASE WHEN filled_at_ms IS NULL AND explained = 0 THEN 1 ELSE 0 END) AS unex, ' +
+    'SUM(CASE WHEN filled_at_ms IS NOT NULL THEN 1 ELSE 0 END) AS filled FROM gaps',
+  getMeta: 'SELECT value FROM meta WHERE key = ?',
+  /** Raises a numeric meta value, never lowers it: (key, value). */
+  raiseMeta:
+    'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ' +
+    'CASE WHEN CAST(meta.value AS BIGINT) < CAST(excluded.value AS BIGINT) THEN excluded.value ELSE meta.value END',
+};
+
+/** meta key of the gap sweep's watermark (ms): links received up to it were swept. */
+export const SWEPT_TO_KEY = 'gaps_swept_to_ms';
+
+/** Gap events from the rows step 6 returned. */
+export function dropEvents(device: string, reportSeq: number, at: number, explained: any[], declared: any[]): GapEvent[] {
+  const out: GapEvent[] = [];
+  for (const r of explained)
+    out.push({ kind: 'explained', device, seq: Number(r.seq), nextSeq: Number(r.next_seq), explained: true, dropReportSeq: reportSeq, detectedAt: Number(r.detected_at_ms) });
+  for (const r of declared)
+    out.push({ kind: 'declared', device, seq: Number(r.seq), nextSeq: Number(r.next_seq), explained: true, dropReportSeq: reportSeq, detectedAt: at });
+  return out;
+}
+
+/** Gap events from the rows the sweep inserted. */
+export function sweepEvents(rows: any[], now: number): GapEvent[] {
+  return rows.map((r) => {
+    const e: GapEvent = { kind: 'declared', device: r.device, seq: Number(r.seq), nextSeq: Number(r.next_seq), explained: Number(r.explained) === 1, detectedAt: now };
+    if (r.drop_report_seq !== null && r.drop_report_seq !== undefined) e.dropReportSeq = Number(r.drop_report_seq);
+    return e;
+  });
+}
+
+export function storedGap(row: any): StoredGap {
+  const g: StoredGap = { seq: Number(row.seq), nextSeq: Number(row.next_seq), explained: Number(row.explained) === 1, detectedAt: Number(row.detected_at_ms) };
+  if (row.drop_report_seq !== null && row.drop_report_seq !== undefined) g.dropReportSeq = Number(row.drop_report_seq);
+  return g;
+}
+
 // Minimal typing of the parts of better-sqlite3 used here (no @types package is installed).
 interface Statement {
   run(...params: unknown[]): { changes: number };
@@ -92,13 +180,22 @@ interface Database {
   prepare(sql: string): Statement;
   exec(sql: string): void;
   pragma(p: string, o?: { simple: boolean }): unknown;
-  transaction<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void;
+  transaction<A extends unknown[], R>(fn: (...a: A) => R): ((...a: A) => R) & { immediate(...a: A): R };
   close(): void;
 }
+
+export const SQLITE_DEFAULTS = {
+  /**
+   * How long a write waits for another process's write transaction (busy_timeout). Only one
+   * writer at a time: with several processes a transaction waits for the others' commits.
+   */
+  busyTimeoutMs: 5000,
+};
 
 export interface SqliteStoreOptions {
   /** synchronous pragma: NORMAL (default) survives a crash of this process; FULL also a power cut. */
   synchronous?: 'OFF' | 'NORMAL' | 'FULL';
+  busyTimeoutMs?: number;
 }
 
 export interface SqliteStore extends Store {
@@ -113,6 +210,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
   const req = createRequire(import.meta.url);
   const Ctor = req('better-sqlite3') as new (p: string) => Database;
   const db = new Ctor(path);
+  const busy = opts.busyTimeoutMs ?? SQLITE_DEFAULTS.busyTimeoutMs;
+  if (!(busy >= 0) || Math.floor(busy) !== busy) throw new RangeError('sqlite store: "busyTimeoutMs" expected an integer >= 0, got ' + busy);
+  // Before anything that writes: a second process opening the file waits instead of failing.
+  db.pragma('busy_timeout = ' + busy);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = ' + (opts.synchronous || 'NORMAL'));
   db.pragma('foreign_keys = OFF');
@@ -170,6 +271,17 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
       'SELECT seq, drop_count, drop_first, drop_last FROM batches WHERE device = ? AND drop_count IS NOT NULL ORDER BY seq DESC LIMIT ?',
     ),
     lookup: db.prepare('SELECT seq, pseq, payload_hash, prev_hash FROM batches WHERE device = ? AND seq = ?'),
+    successor: db.prepare(CHAIN_SQL.successor),
+    minSeq: db.prepare(CHAIN_SQL.minSeq),
+    firstSeq: db.prepare(CHAIN_SQL.firstSeq),
+    openGap: db.prepare(CHAIN_SQL.openGap),
+    dropExplain: db.prepare(CHAIN_SQL.dropExplain),
+    dropDeclare: db.prepare(CHAIN_SQL.dropDeclare),
+    sweep: db.prepare(CHAIN_SQL.sweep('')),
+    pending: db.prepare(CHAIN_SQL.pending),
+    gapCounts: db.prepare(CHAIN_SQL.gapCounts),
+    getMeta: db.prepare(CHAIN_SQL.getMeta),
+    raiseMeta: db.prepare(CHAIN_SQL.raiseMeta),
   };
 
   function putBatch(v: Verified): void {
@@ -217,24 +329,104 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
     q.upGap.run(g.device, g.seq, g.nextSeq, g.explained ? 1 : 0, g.dropReportSeq ?? null, g.detectedAt, g.filledAt ?? null);
   }
 
+  // One device row update per device per transaction, with the newest values.
+  type Seen = Map<string, { pub: string; first: number; last: number; seq: number }>;
+  function noteSeen(seen: Seen, v: Verified): void {
+    const s = seen.get(v.kid);
+    if (!s) seen.set(v.kid, { pub: Buffer.from(v.publicKey).toString('hex'), first: v.receivedAt, last: v.receivedAt, seq: v.batch.seq });
+    else {
+      if (v.receivedAt > s.last) s.last = v.receivedAt;
+      if (v.batch.seq > s.seq) s.seq = v.batch.seq;
+    }
+  }
+  function putSeen(seen: Seen): void {
+    for (const [addr, s] of seen) q.seen.run(addr, s.pub, Math.round(s.first), Math.round(s.last), s.seq);
+  }
+
   const writeTx = db.transaction((units: WriteUnit[]) => {
-    // One device row update per device per transaction, with the newest values.
-    const seen = new Map<string, { pub: string; first: number; last: number; seq: number }>();
+    const seen: Seen = new Map();
     for (const u of units) {
       if (u.batch) {
-        const v = u.batch;
-        putBatch(v);
-        const s = seen.get(v.kid);
-        if (!s) seen.set(v.kid, { pub: Buffer.from(v.publicKey).toString('hex'), first: v.receivedAt, last: v.receivedAt, seq: v.batch.seq });
-        else {
-          if (v.receivedAt > s.last) s.last = v.receivedAt;
-          if (v.batch.seq > s.seq) s.seq = v.batch.seq;
-        }
+        putBatch(u.batch);
+        noteSeen(seen, u.batch);
       }
       if (u.rejects) for (const r of u.rejects) putReject(r);
       if (u.gaps) for (const g of u.gaps) putGap(g);
     }
-    for (const [addr, s] of seen) q.seen.run(addr, s.pub, Math.round(s.first), Math.round(s.last), s.seq);
+    putSeen(seen);
+  });
+
+  function view(device: string): ChainView {
+    return {
+      batch: (seq) => {
+        const r = q.lookup.get(device, seq);
+        return r ? ref(r) : undefined;
+      },
+      successor: (pseq) => {
+        const r = q.successor.get(device, pseq);
+        return r ? ref(r) : undefined;
+      },
+      firstSeq: () => {
+        const r = q.firstSeq.get(device);
+        return r ? r.seq : 0;
+      },
+      minSeq: () => {
+        const r = q.minSeq.get(device);
+        return r ? r.seq : 0;
+      },
+      openGap: (seq) => {
+        const r = q.openGap.get(device, seq);
+        return r ? storedGap(r) : undefined;
+      },
+    };
+  }
+
+  // Database mode: each batch decided against the rows as they are inside this transaction,
+  // which BEGIN IMMEDIATE makes the only writer (chain-db.ts).
+  const checkedTx = db.transaction((units: WriteUnit[]): (Verdict | undefined)[] => {
+    const seen: Seen = new Map();
+    const out: (Verdict | undefined)[] = [];
+    for (const u of units) {
+      let verdict: Verdict | undefined;
+      if (u.batch) {
+        const v = u.batch;
+        const b = v.batch;
+        verdict = decide(view(v.kid), v.kid, { seq: b.seq, pseq: b.pseq, prev: b.prev, payloadHash: v.payloadHash, drop: b.drop, receivedAt: v.receivedAt });
+        if (verdict.status === 'accepted') {
+          putBatch(v);
+          noteSeen(seen, v);
+          for (const e of verdict.events) putGap(e);
+          if (b.drop) {
+            const ex = q.dropExplain.all(b.seq, v.kid, b.drop.firstSeq, b.drop.lastSeq);
+            const de = q.dropDeclare.all(b.seq, Math.round(v.receivedAt), v.kid, b.drop.firstSeq, b.drop.lastSeq);
+            for (const e of dropEvents(v.kid, b.seq, Math.round(v.receivedAt), ex, de)) verdict.events.push(e);
+          }
+        } else if (verdict.status !== 'duplicate') putReject(signedReject(v, verdict.status, verdict.detail));
+      }
+      if (u.rejects) for (const r of u.rejects) putReject(r);
+      if (u.gaps) for (const g of u.gaps) putGap(g);
+      out.push(verdict);
+    }
+    putSeen(seen);
+    return out;
+  });
+
+  const sweepTx = db.transaction((now: number, grace: number, overlap: number): GapSweep => {
+    const mark = q.getMeta.get(SWEPT_TO_KEY);
+    const to = Math.round(now - grace);
+    const from = mark ? Number(mark.value) - overlap : -1;
+    let events: GapEvent[] = [];
+    if (to > from) {
+      events = sweepEvents(q.sweep.all(Math.round(now), from, to), Math.round(now));
+      q.raiseMeta.run(SWEPT_TO_KEY, String(to));
+    }
+    const c = q.gapCounts.get();
+    return {
+      events,
+      open: { explained: c.ex || 0, unexplained: c.unex || 0 },
+      filledLate: c.filled || 0,
+      pending: q.pending.get(to).n,
+    };
   });
 
   const syncTx = db.transaction((devs: DeviceRow[]) => {
@@ -288,6 +480,12 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Sq
     },
     syncDevices(devs: DeviceRow[]): void {
       if (devs.length) syncTx(devs);
+    },
+    writeChecked(units: WriteUnit[]): (Verdict | undefined)[] {
+      return units.length ? checkedTx.immediate(units) : [];
+    },
+    declareGaps(now: number, grace: number, overlap: number): GapSweep {
+      return sweepTx.immediate(now, grace, overlap);
     },
     close(): void {
       if (closed) return;
