@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { openSqliteStore } from '../../agent-sim/middleware/store-sqlite.js';
 import { openSqliteSource, type DashboardSource, type Changes } from '../../agent-sim/middleware/dashboard/source.js';
 import { startDashboard, takeDashboardArg, deviceStatus, DASHBOARD_DEFAULTS } from '../../agent-sim/middleware/dashboard/server.js';
 import { SimDevice, fleetSpecs, provision, type FleetConfig } from '../../agent-sim/fleet.js';
+import { parseCli } from '../../agent-sim/middleware/cli.js';
 import { testDevice, registryOf, TEST_KEYS } from './fixtures.js';
 import { fromHex } from '../../firmware/core/util/bytes.js';
 import type { Reading } from '../../firmware/core/telemetry/senml.js';
@@ -103,6 +105,18 @@ test('takeDashboardArg: --dashboard alone, with a port, host:port or =, and bad 
   assert.throws(() => takeDashboardArg(['--dashboard=70000']), /--dashboard expected \[host:\]port with a port in 0\.\.65535 .*got "70000"/);
   assert.throws(() => takeDashboardArg(['--dashboard=abc']), /got "abc"/);
   assert.throws(() => takeDashboardArg(['--dashboard', '--dashboard=1']), /--dashboard given twice/);
+});
+
+test('agent-verifier --dashboard: parsed into CliOptions.dashboard, refused with --no-db', () => {
+  const o = parseCli(['--dashboard', '--stats', '0'], {});
+  assert.ok(o !== 'help');
+  assert.deepEqual([o.dashboard, o.statsMs], [{ host: '127.0.0.1', port: 8080 }, 0]);
+  const p = parseCli(['--dashboard', '127.0.0.1:0'], {});
+  assert.ok(p !== 'help');
+  assert.deepEqual(p.dashboard, { host: '127.0.0.1', port: 0 });
+  assert.equal('dashboard' in (parseCli([], {}) as object), false, 'no key without the option');
+  assert.throws(() => parseCli(['--no-db', '--jsonl', '--dashboard'], {}), /--dashboard reads the SQLite database: it cannot go with --no-db/);
+  assert.throws(() => parseCli(['--dashboard=x:y'], {}), /--dashboard expected \[host:\]port/);
 });
 
 test('deviceStatus: revoked, then stale, then rejects, then gaps, else ok', () => {
@@ -364,7 +378,7 @@ test('SSE: a page that stops reading is dropped at maxSseBufferBytes', async () 
   let n = 0;
   const fat: DashboardSource = {
     kind: 'fake',
-    changes(cursor): Changes {
+    changes(cursor: string | undefined): Changes {
       if (cursor === undefined) return { cursor: '0', batches: [], rejects: [], more: false };
       return { cursor: String(++n), batches: Array.from({ length: 200 }, (_, i) => ({ device: 'd'.repeat(480), seq: i + 1, atMs: 0, records: 1 })), rejects: [], more: false };
     },
@@ -386,6 +400,30 @@ test('SSE: a page that stops reading is dropped at maxSseBufferBytes', async () 
   } finally {
     sock.destroy();
     await dash.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// agent-sim run --dashboard: the URL is printed and serves the run's database
+
+test('agent-sim run --dashboard 0 prints a URL that serves the devices while the fleet runs', { timeout: 30000 }, async () => {
+  const dataDir = join(dir, 'sim-cli');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'agent-sim/cli.ts', 'run', '--devices', '2', '--duration', '3', '--drain-s', '5', '--data-dir', dataDir, '--dashboard', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  try {
+    await until('the dashboard URL', () => /dashboard: http:\/\/127\.0\.0\.1:\d+\//.test(out), 15000);
+    const url = /dashboard: (http:\/\/\S+)/.exec(out)![1];
+    const r = await get(url + 'api/devices');
+    assert.deepEqual(r.json.devices.map((d: any) => d.label), ['dev-000', 'dev-001']);
+    assert.equal(await exited, 0, out);
+    await assert.rejects(get(url + 'api/devices'), /ECONNREFUSED/, 'closed with the run');
+  } finally {
+    child.kill();
   }
 });
 

@@ -385,8 +385,9 @@
     var isSum = series.kind === 'sum';
     if (isSum && !state.sumMode[series.name]) state.sumMode[series.name] = 'rate';
     var title = el('h4', null, series.name);
+    var note = el('span', { className: 'hint' });
     var value = el('span', { className: 'value' });
-    var head = el('div', { className: 'chart-head' }, title, value);
+    var head = el('div', { className: 'chart-head' }, title, note, value);
     var c = {
       name: series.name,
       unit: series.unit,
@@ -434,11 +435,15 @@
           .map(function (p) {
             return { t: p.t, y: isSum ? p.s : p.v };
           });
-      title.textContent = series.name + (unit ? ' (' + unit + ')' : '') + (mode === 'rate' ? ' rate' : isSum ? ' total' : '');
+      var what = mode === 'rate' ? ['rate'] : isSum ? ['total'] : [];
+      if (unit) what.push(unit);
+      title.textContent = series.name + (what.length ? ' (' + what.join(', ') + ')' : '');
       value.textContent = ys.length ? num(ys[ys.length - 1].y) + (unit ? ' ' + unit : '') : '';
       c.node.setAttribute('data-points', String(c.points.length));
       c.node.setAttribute('data-mode', mode);
-      render(plot, ys, c.bucketMs);
+      note.textContent = c.bucketMs ? 'mean per ' + Math.round(c.bucketMs / 1000) + ' s' : '';
+      note.title = c.bucketMs ? 'more readings in this window than ' + LIMITS.maxPoints + ': averaged over equal intervals' : '';
+      render(plot, ys);
     };
 
     c.load = function (bucketMs, points) {
@@ -511,7 +516,7 @@
     return out;
   }
 
-  /** Nice round steps for an axis. */
+  /** Nice round steps for an axis; `step` is kept on the array for formatting. */
   function ticks(lo, hi, count) {
     var span = hi - lo;
     if (!(span > 0)) return [lo];
@@ -522,14 +527,32 @@
     else if (err >= 1.5) step *= 2;
     var out = [];
     for (var v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+    out.step = step;
     return out;
+  }
+
+  /** A tick label with as many decimals as the step needs. */
+  function tickLabel(v, step) {
+    if (Math.abs(v) >= 1e7 || (step < 1e-3 && v !== 0)) return v.toExponential(1);
+    var d = Math.max(0, Math.min(6, -Math.floor(Math.log(step) / Math.LN10 + 1e-9)));
+    return v.toFixed(d);
   }
 
   var TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map(function (s) {
     return s * 1000;
   });
 
-  function render(plot, ys, bucketMs) {
+  /** The oldest reading shown in any chart of the device: all charts share the time axis. */
+  function firstTime() {
+    var t = Infinity;
+    for (var k in state.charts) {
+      var p = state.charts[k].points;
+      if (p.length && p[0].t < t) t = p[0].t;
+    }
+    return t;
+  }
+
+  function render(plot, ys) {
     var W = Math.max(240, plot.clientWidth || 480);
     var H = 150;
     var M = { l: 52, r: 10, t: 8, b: 22 };
@@ -538,7 +561,8 @@
     var t1 = now;
     var t0 = now - state.windowMs;
     // A short history fills the width instead of sitting at the right edge.
-    if (ys.length && ys[0].t > t0) t0 = Math.min(ys[0].t, now - 10000);
+    var first = firstTime();
+    if (first > t0) t0 = Math.min(first, now - 10000);
     if (ys.length && ys[ys.length - 1].t > t1) t1 = ys[ys.length - 1].t;
     var lo = Infinity;
     var hi = -Infinity;
@@ -565,10 +589,11 @@
       return M.t + (1 - (v - lo) / (hi - lo)) * (H - M.t - M.b);
     };
     var grid = svg('g', { class: 'grid' });
-    ticks(lo, hi, 4).forEach(function (v) {
+    var yt = ticks(lo, hi, 4);
+    yt.forEach(function (v) {
       var yy = y(v).toFixed(1);
       grid.appendChild(svg('line', { x1: M.l, x2: W - M.r, y1: yy, y2: yy }));
-      grid.appendChild(svg('text', { x: M.l - 6, y: yy, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, num(v)));
+      grid.appendChild(svg('text', { x: M.l - 6, y: yy, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, tickLabel(v, yt.step)));
     });
     var want = Math.max(2, Math.floor((W - M.l - M.r) / 90));
     var step = TIME_STEPS[TIME_STEPS.length - 1];
@@ -581,7 +606,8 @@
     for (var tt = Math.ceil((t0 - tz) / step) * step + tz; tt <= t1; tt += step) {
       var xx = x(tt).toFixed(1);
       grid.appendChild(svg('line', { x1: xx, x2: xx, y1: M.t, y2: H - M.b, class: 'v' }));
-      grid.appendChild(svg('text', { x: xx, y: H - 6, 'text-anchor': 'middle' }, clock(tt, step < 60000)));
+      // A label that would stick out of the plot is left off (its grid line stays).
+      if (x(tt) > M.l + 20 && x(tt) < W - M.r - 22) grid.appendChild(svg('text', { x: xx, y: H - 6, 'text-anchor': 'middle' }, clock(tt, step < 60000)));
     }
     root.appendChild(grid);
     if (ys.length) {
@@ -591,7 +617,6 @@
       var lastPt = ys[ys.length - 1];
       root.appendChild(svg('circle', { class: 'last', cx: x(lastPt.t).toFixed(1), cy: y(lastPt.y).toFixed(1), r: 3 }));
     } else root.appendChild(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'nodata' }, 'no readings in this window'));
-    if (bucketMs) root.appendChild(svg('text', { x: W - M.r, y: M.t + 10, 'text-anchor': 'end', class: 'note' }, 'averaged per ' + Math.round(bucketMs / 1000) + ' s'));
     while (plot.firstChild) plot.removeChild(plot.firstChild);
     plot.appendChild(root);
   }
