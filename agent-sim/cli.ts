@@ -8,6 +8,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { SimDevice, fleetSpecs, provision, Tally, deviceRows, formatTable, type FleetConfig } from './fleet.js';
 import { createIngest, type Ingest } from './middleware/ingest.js';
 import { openSqliteStore } from './middleware/store-sqlite.js';
+import { startDashboard, takeDashboardArg, type Dashboard } from './middleware/dashboard/server.js';
+import { openSqliteSource } from './middleware/dashboard/source.js';
 import type { DeviceKind } from './sources/profiles.js';
 
 const HELP = `agent-sim: simulated DePIN devices publishing signed telemetry, verified end to end
@@ -33,6 +35,8 @@ Options (run; demo takes them too):
   --db FILE          verifier database (default <data-dir>/verifier.sqlite)
   --no-verifier      do not run the verifier in this process
   --drain-s S        seconds to wait for queued batches after sampling stops (default 15)
+  --dashboard [[HOST:]PORT]  serve the verifier's dashboard while the fleet runs (default
+                     127.0.0.1:8080; port 0: any free port); prints its URL
   -h, --help         this text
 
 Exit code: 0 when every sealed batch was verified exactly once (or is reported dropped by its
@@ -51,6 +55,12 @@ function intOpt(v: string | undefined, name: string, d: number, min: number, max
 }
 
 async function main(argv: string[]): Promise<number> {
+  let dashArg: { host: string; port: number } | undefined;
+  try {
+    ({ argv, listen: dashArg } = takeDashboardArg(argv));
+  } catch (e) {
+    fail((e as Error).message);
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -85,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
   const cmd = positionals[0] ?? 'demo';
   if (cmd !== 'demo' && cmd !== 'run') fail(`unknown command "${cmd}"`);
   if (positionals.length > 1) fail('unexpected argument "' + positionals[1] + '"');
+  if (dashArg && v['no-verifier']) fail("--dashboard shows the verifier's database: it cannot go with --no-verifier");
   const kinds = (v.kinds ?? 'energy,air,hotspot').split(',') as DeviceKind[];
   for (const k of kinds) if (!['energy', 'air', 'hotspot'].includes(k)) fail(`--kinds: unknown kind "${k}" (energy, air, hotspot)`);
   const n = intOpt(v.devices, 'devices', 5, 1, 100000);
@@ -129,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
 
   const tally = new Tally();
   let ingest: Ingest | undefined;
+  let dashboard: Dashboard | undefined;
   if (!v['no-verifier']) {
     const dbPath = v.db ?? join(dataDir, 'verifier.sqlite');
     ingest = createIngest({
@@ -144,11 +156,25 @@ async function main(argv: string[]): Promise<number> {
       },
     });
     await ingest.start();
+    if (dashArg) {
+      const ing = ingest;
+      dashboard = await startDashboard({
+        source: openSqliteSource(dbPath),
+        host: dashArg.host,
+        port: dashArg.port,
+        broker: { url, prefix, mqtt: ca ? { ca } : undefined },
+        ingestStats: () => ing.stats(),
+        log: (level, msg) => {
+          if (level !== 'info') process.stderr.write('\n[dashboard] ' + level + ': ' + msg + '\n');
+        },
+      });
+    }
   }
   process.stdout.write(
     `agent-sim ${cmd}: ${n} devices (${kinds.join(', ')}), broker ${url}${broker ? ' (embedded)' : ''}, ` +
       `${durationS} s, data in ${dataDir}\n`,
   );
+  if (dashboard) process.stdout.write(`dashboard: ${dashboard.url}\n`);
   for (const d of devices) d.start();
 
   const t0 = Date.now();
@@ -184,6 +210,7 @@ async function main(argv: string[]): Promise<number> {
   progress();
   if (ingest) await ingest.flush();
   for (const d of devices) d.stop();
+  if (dashboard) await dashboard.close();
   if (ingest) await ingest.stop();
   if (broker) await broker.close();
 

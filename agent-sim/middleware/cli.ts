@@ -2,13 +2,17 @@
 // Run: node --import tsx agent-sim/middleware/cli.ts --help
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { hostname } from 'node:os';
 import { createIngest, INGEST_DEFAULTS, type Ingest, type IngestStats } from './ingest.js';
 import { openSqliteStore } from './store-sqlite.js';
+import { openPostgresStore, POSTGRES_DEFAULTS } from './store-postgres.js';
 import { jsonlStore } from './store-jsonl.js';
 import { teeStore, type Store } from './store.js';
 import { CHAIN_DEFAULTS } from './chain.js';
 import { REJECT_REASONS } from './verify.js';
 import type { BackendChoice } from './sigbackend.js';
+import { startDashboard, takeDashboardArg, type Dashboard } from './dashboard/server.js';
+import { openSqliteSource } from './dashboard/source.js';
 
 export const USAGE = `agent-verifier: receive signed telemetry batches over MQTT, verify and store them
 
@@ -16,8 +20,16 @@ Usage: node --import tsx agent-sim/middleware/cli.ts [options]
 
   --broker URL         MQTT broker (default mqtt://127.0.0.1:1883)
   --prefix P           topic prefix; subscribes to P/+/tele (default ${INGEST_DEFAULTS.prefix})
-  --db PATH            SQLite database (default depin-verifier.sqlite)
-  --no-db              no SQLite (use with --jsonl)
+  --db PATH|URL        SQLite database file (default depin-verifier.sqlite), or PostgreSQL as
+                       postgres://user:password@host:port/database. Without --db, the URL in
+                       DATABASE_URL is used when set
+  --db-pool N          PostgreSQL connections this process holds at most (default ${POSTGRES_DEFAULTS.maxConnections})
+  --no-db              no database (use with --jsonl)
+  --share GROUP        join the shared subscription group GROUP ($share/GROUP/P/+/tele, MQTT 5;
+                       Mosquitto >= 1.6, EMQX, HiveMQ, VerneMQ): the verifiers of a group share
+                       the messages, and chain links are checked through the database. Give each
+                       member a stable, distinct --client-id (default depin-verifier-GROUP-<host>);
+                       see docs/scaling.md
   --jsonl              also write JSON lines to stdout (batches, rejects, gaps)
   --registry PATH      device registry JSON; reloaded on SIGHUP. Without it, keys are
                        recovered from signatures and must hash to the kid
@@ -29,6 +41,8 @@ Usage: node --import tsx agent-sim/middleware/cli.ts [options]
                        message is committed before its QoS 1 acknowledgement
   --gap-grace S        seconds a missing predecessor may be late before it is a gap (default ${CHAIN_DEFAULTS.gapGraceMs / 1000})
   --stats S            seconds between stats lines on stderr, 0 for none (default 10)
+  --dashboard [[HOST:]PORT]  serve the dashboard web page (default 127.0.0.1:8080; port 0:
+                       any free port). No login: bind to another address than loopback with care
   -h, --help           this text
 
 Stats and logs go to stderr; stdout carries only JSON lines (--jsonl).
@@ -37,7 +51,12 @@ SIGINT/SIGTERM: flush, print a summary, exit. SIGHUP: reload the registry.`;
 export interface CliOptions {
   broker: string;
   prefix: string;
+  /** SQLite file. */
   db?: string;
+  /** PostgreSQL URL (from --db or DATABASE_URL); set instead of db. */
+  postgres?: string;
+  dbPool?: number;
+  share?: string;
   jsonl: boolean;
   registry?: string;
   backend: BackendChoice;
@@ -47,6 +66,8 @@ export interface CliOptions {
   batch?: number;
   gapGraceMs: number;
   statsMs: number;
+  /** --dashboard: where the dashboard listens. */
+  dashboard?: { host: string; port: number };
 }
 
 function bad(msg: string): never {
@@ -64,6 +85,12 @@ function positive(name: string, v: string | undefined, allowZero: boolean): numb
 
 /** Parses argv (without node and script); throws an Error with `usage` set on bad input. */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions | 'help' {
+  let dashboard: CliOptions['dashboard'];
+  try {
+    ({ argv, listen: dashboard } = takeDashboardArg(argv));
+  } catch (e) {
+    return bad((e as Error).message);
+  }
   let a;
   try {
     a = parseArgs({
@@ -72,6 +99,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         broker: { type: 'string' },
         prefix: { type: 'string' },
         db: { type: 'string' },
+        'db-pool': { type: 'string' },
+        share: { type: 'string' },
         'no-db': { type: 'boolean' },
         jsonl: { type: 'boolean' },
         registry: { type: 'string' },
@@ -96,24 +125,44 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (!['auto', 'libsecp256k1', 'noble'].includes(backend)) bad('--backend expected auto, libsecp256k1 or noble, got ' + JSON.stringify(v.backend));
   if (v['no-db'] && v.db) bad('--db and --no-db exclude each other');
   if (v['no-db'] && !v.jsonl) bad('--no-db needs --jsonl (otherwise nothing is stored)');
+  if (v['no-db'] && dashboard) bad('--dashboard reads the SQLite database: it cannot go with --no-db');
   const prefix = v.prefix ?? INGEST_DEFAULTS.prefix;
   if (!prefix || /[+#]/.test(prefix) || prefix.endsWith('/')) bad('--prefix expected topic levels without wildcards or a trailing "/", got ' + JSON.stringify(prefix));
   const batch = positive('batch', v.batch, false);
   if (batch !== undefined && Math.floor(batch) !== batch) bad('--batch expected an integer, got ' + v.batch);
-  return {
+  const pool = positive('db-pool', v['db-pool'], false);
+  if (pool !== undefined && Math.floor(pool) !== pool) bad('--db-pool expected an integer, got ' + v['db-pool']);
+  const share = v.share;
+  if (share !== undefined && !/^[^/+#]+$/.test(share)) bad('--share expected a group name without "/", "+" or "#", got ' + JSON.stringify(share));
+  const dbArg = v['no-db'] ? undefined : (v.db ?? (env.DATABASE_URL || undefined));
+  const postgres = dbArg !== undefined && /^postgres(ql)?:\/\//i.test(dbArg) ? dbArg : undefined;
+  if (pool !== undefined && !postgres) bad('--db-pool is for PostgreSQL (--db postgres://... or DATABASE_URL)');
+  if (share !== undefined && v['no-db']) bad('--share needs a database (SQLite or PostgreSQL): the chain is checked there');
+  const out: CliOptions = {
     broker: v.broker ?? 'mqtt://127.0.0.1:1883',
     prefix,
-    db: v['no-db'] ? undefined : (v.db ?? 'depin-verifier.sqlite'),
+    db: v['no-db'] || postgres ? undefined : (dbArg ?? 'depin-verifier.sqlite'),
     jsonl: !!v.jsonl,
     registry: v.registry,
     backend,
-    clientId: v['client-id'] ?? INGEST_DEFAULTS.clientId,
+    clientId: v['client-id'] ?? (share !== undefined ? INGEST_DEFAULTS.clientId + '-' + share + '-' + hostname() : INGEST_DEFAULTS.clientId),
     username: v.username ?? env.MQTT_USERNAME,
     password: v.password ?? env.MQTT_PASSWORD,
     batch,
     gapGraceMs: Math.round((positive('gap-grace', v['gap-grace'], true) ?? CHAIN_DEFAULTS.gapGraceMs / 1000) * 1000),
     statsMs: Math.round((positive('stats', v.stats, true) ?? 10) * 1000),
+    ...(dashboard ? { dashboard } : {}),
   };
+  // Set only when given, so the single-process options read as before.
+  if (postgres) out.postgres = postgres;
+  if (pool !== undefined) out.dbPool = pool;
+  if (share !== undefined) out.share = share;
+  return out;
+}
+
+/** A database URL without its password, for logs. */
+export function safeUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
 function rejectsText(s: IngestStats): string {
@@ -160,6 +209,7 @@ export async function main(argv: string[]): Promise<number> {
   let ingest: Ingest;
   let store: Store;
   try {
+    if (opts.postgres) stores.push(await openPostgresStore(opts.postgres, { maxConnections: opts.dbPool, log: (m) => log('error', 'postgres: ' + m) }));
     if (opts.db) stores.push(openSqliteStore(opts.db));
     if (opts.jsonl) stores.push(jsonlStore());
     store = stores.length === 1 ? stores[0] : teeStore(stores[0], ...stores.slice(1));
@@ -174,6 +224,7 @@ export async function main(argv: string[]): Promise<number> {
       mqtt: { username: opts.username, password: opts.password },
       writeMode: opts.batch ? 'batched' : 'commit',
       batchSize: opts.batch,
+      share: opts.share,
       log,
     });
   } catch (e) {
@@ -181,7 +232,29 @@ export async function main(argv: string[]): Promise<number> {
     for (const s of stores) await s.close();
     return 1;
   }
-  log('info', 'store ' + store.kind + (opts.db ? ' ' + opts.db : '') + ', registry ' + (opts.registry || 'none (recovery mode)'));
+  log(
+    'info',
+    'store ' + store.kind + (opts.db ? ' ' + opts.db : '') + (opts.postgres ? ' ' + safeUrl(opts.postgres) : '') +
+      ', registry ' + (opts.registry || 'none (recovery mode)') + (opts.share !== undefined ? ', group ' + opts.share + ' as ' + opts.clientId : ''),
+  );
+  let dashboard: Dashboard | undefined;
+  if (opts.dashboard && opts.db) {
+    try {
+      dashboard = await startDashboard({
+        source: openSqliteSource(opts.db),
+        host: opts.dashboard.host,
+        port: opts.dashboard.port,
+        broker: { url: opts.broker, prefix: opts.prefix, mqtt: { username: opts.username, password: opts.password } },
+        ingestStats: () => ingest.stats(),
+        log,
+      });
+    } catch (e) {
+      log('error', 'dashboard: ' + (e as Error).message);
+      await store.close();
+      return 1;
+    }
+    log('info', 'dashboard at ' + dashboard.url);
+  }
 
   let timer: ReturnType<typeof setInterval> | undefined;
   let lastCount = 0;
@@ -207,6 +280,7 @@ export async function main(argv: string[]): Promise<number> {
         log('error', 'stop: ' + (e as Error).message);
       }
       process.stderr.write(summary(ingest.stats()) + '\n');
+      if (dashboard) await dashboard.close();
       await store.close();
       return 0;
     })();
