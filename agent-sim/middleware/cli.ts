@@ -137,6 +137,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const dbArg = v['no-db'] ? undefined : (v.db ?? (env.DATABASE_URL || undefined));
   const postgres = dbArg !== undefined && /^postgres(ql)?:\/\//i.test(dbArg) ? dbArg : undefined;
   if (pool !== undefined && !postgres) bad('--db-pool is for PostgreSQL (--db postgres://... or DATABASE_URL)');
+  if (postgres && dashboard) bad('--dashboard reads SQLite only so far (a PostgreSQL DashboardSource is not written yet)');
   if (share !== undefined && v['no-db']) bad('--share needs a database (SQLite or PostgreSQL): the chain is checked there');
   const out: CliOptions = {
     broker: v.broker ?? 'mqtt://127.0.0.1:1883',

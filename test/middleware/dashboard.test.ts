@@ -117,6 +117,7 @@ test('agent-verifier --dashboard: parsed into CliOptions.dashboard, refused with
   assert.equal('dashboard' in (parseCli([], {}) as object), false, 'no key without the option');
   assert.throws(() => parseCli(['--no-db', '--jsonl', '--dashboard'], {}), /--dashboard reads the SQLite database: it cannot go with --no-db/);
   assert.throws(() => parseCli(['--dashboard=x:y'], {}), /--dashboard expected \[host:\]port/);
+  assert.throws(() => parseCli(['--db', 'postgres://u@h/db', '--dashboard'], {}), /--dashboard reads SQLite only so far/);
 });
 
 test('deviceStatus: revoked, then stale, then rejects, then gaps, else ok', () => {
