@@ -17,6 +17,7 @@ import { createIngest } from '../../agent-sim/middleware/ingest.js';
 import { openSqliteStore } from '../../agent-sim/middleware/store-sqlite.js';
 import { openSqliteSource, type DashboardSource, type Changes } from '../../agent-sim/middleware/dashboard/source.js';
 import { startDashboard, takeDashboardArg, deviceStatus, DASHBOARD_DEFAULTS } from '../../agent-sim/middleware/dashboard/server.js';
+import { createMetaFeed } from '../../agent-sim/middleware/dashboard/meta.js';
 import { SimDevice, fleetSpecs, provision, type FleetConfig } from '../../agent-sim/fleet.js';
 import { parseCli } from '../../agent-sim/middleware/cli.js';
 import { testDevice, registryOf, TEST_KEYS } from './fixtures.js';
@@ -286,6 +287,8 @@ test('API: devices, series, raw and bucketed records, batch, gaps, rejects, stat
     assert.equal(limitOk.status, 200, 'the limit itself is allowed');
     r = await get(dash.url + 'api/devices', { method: 'POST' });
     assert.deepEqual([r.status, r.headers.allow], [405, 'GET, HEAD']);
+    assert.equal((await get(dash.url + 'api/events', { method: 'HEAD' })).status, 405, 'no live stream for HEAD');
+    assert.equal(dash.clients(), 0);
     r = await get(dash.url + 'api/devices', { headers: { Host: 'evil.example:' + dash.port } });
     assert.equal(r.status, 421, 'a rebinding name is refused on a loopback server');
     r = await get('http://127.0.0.1:' + dash.port + '/api/devices', { headers: { Host: 'localhost:' + dash.port } });
@@ -401,6 +404,42 @@ test('SSE: a page that stops reading is dropped at maxSseBufferBytes', async () 
   } finally {
     sock.destroy();
     await dash.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// meta feed
+
+test('meta feed: a birth record only under its own address, fields cut, size and device bounds', async () => {
+  const broker = await startAedes();
+  const A = 'a'.repeat(40);
+  const B = 'b'.repeat(40);
+  const C = 'c'.repeat(40);
+  const pub = await mqtt.connectAsync(broker.url, { clientId: 'meta-pub', reconnectPeriod: 0 });
+  const meta = (address: string, board: string) => Buffer.from(JSON.stringify({ v: 1, address, board, firmware: 'fw', sources: ['m0', 7, 's1'], boot: 3 }));
+  // Retained before the feed subscribes: they arrive on subscription.
+  await pub.publishAsync('depin/' + A + '/meta', meta(A, 'x'.repeat(100)), { qos: 1, retain: true });
+  await pub.publishAsync('depin/' + A + '/status', Buffer.from('online'), { qos: 1, retain: true });
+  const feed = createMetaFeed({ brokerUrl: broker.url, prefix: 'depin', maxDevices: 2, maxFieldChars: 16, maxMetaBytes: 300 });
+  try {
+    await until('the retained record', () => feed.get(A)?.status === 'online' && feed.get(A)?.board !== undefined);
+    assert.deepEqual({ ...feed.get(A), statusAtMs: 0, metaAtMs: 0 }, { board: 'x'.repeat(16), firmware: 'fw', sources: ['m0', 's1'], boot: 3, status: 'online', statusAtMs: 0, metaAtMs: 0 });
+    await pub.publishAsync('depin/' + B + '/meta', meta(A, 'claims A'), { qos: 1 }); // another address than the topic's
+    await pub.publishAsync('depin/' + B + '/meta', Buffer.concat([meta(B, 'big'), Buffer.alloc(300, 32)]), { qos: 1 }); // over maxMetaBytes
+    await pub.publishAsync('depin/' + B + '/status', Buffer.from('sleeping'), { qos: 1 });
+    await pub.publishAsync('depin/nothex/meta', meta('nothex', 'n'), { qos: 1 });
+    await pub.publishAsync('depin/' + B + '/meta', meta(B, 'b-board'), { qos: 1 });
+    await until('B', () => feed.get(B)?.board === 'b-board');
+    assert.equal(feed.get(A)!.board, 'x'.repeat(16), "B's topic did not change A");
+    assert.equal(feed.get(B)!.status, undefined);
+    await pub.publishAsync('depin/' + C + '/meta', meta(C, 'c'), { qos: 1 }); // a third device, over maxDevices
+    await until('the third counted', () => feed.stats().ignored === 5);
+    assert.equal(feed.get(C), undefined);
+    assert.deepEqual([feed.stats().devices, feed.stats().connected], [2, true]);
+  } finally {
+    await feed.close();
+    await pub.endAsync();
+    await broker.close();
   }
 });
 

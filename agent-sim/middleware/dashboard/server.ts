@@ -374,7 +374,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
         res.end();
         return;
       }
-      if (u.pathname === '/api/events') return await openEvents(req, res);
+      if (u.pathname === '/api/events') {
+        if (head) throw new HttpError(405, 'the live stream is GET only');
+        return await openEvents(req, res);
+      }
       reply(res, 200, await api(u), head);
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500;

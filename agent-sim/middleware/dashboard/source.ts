@@ -153,7 +153,8 @@ const SIGNED_REJECTS = "('conflict', 'chain-break')";
 
 /**
  * A read-only connection to the verifier's SQLite file (which must exist: open the store first).
- * The statements are plain SQL the PostgreSQL store could share, except rowid in changes().
+ * The statements are plain SQL a PostgreSQL source could share, except rowid in changes(): the
+ * store never deletes rows, so new rows always get higher rowids than any before them.
  */
 export function openSqliteSource(path: string): DashboardSource {
   const req = createRequire(import.meta.url);
