@@ -138,7 +138,8 @@ function checkInt(name: string, v: number, min: number): number {
 
 /** Connects, creates the schema if missing (under a lock: several processes may start at once), checks its version. */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
-  const o = { ...POSTGRES_DEFAULTS, ...opts };
+  const o = { ...POSTGRES_DEFAULTS };
+  for (const k of Object.keys(POSTGRES_DEFAULTS) as (keyof typeof POSTGRES_DEFAULTS)[]) if (opts[k] !== undefined) o[k] = opts[k] as number;
   checkInt('maxConnections', o.maxConnections, 1);
   checkInt('idleTimeoutMs', o.idleTimeoutMs, 0);
   checkInt('connectTimeoutMs', o.connectTimeoutMs, 0);
