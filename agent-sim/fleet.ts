@@ -1,7 +1,13 @@
-// A fleet of simulated devices: each is the core Agent on a Node host with its own flash
-// directory (keys and counters survive runs), provisioned into the middleware's registry, plus
-// the accounting a person wants at the end: what each device sealed, what the broker
+// A fleet of simulated devices: each is the core Agent on a Node host with its own flash (a
+// directory when the fleet has a data dir, so keys and counters survive runs; in memory
+// otherwise, for fleets of thousands), provisioned into the middleware's registry, plus the
+// accounting a person wants at the end: what each device sealed, what the broker
 // acknowledged, what the verifier accepted, rejected or saw twice, and what is unaccounted for.
+//
+// Time comes from a TimeBase (platform/virtual-time.ts): real time by default (demo, run), or
+// virtual time for scenarios. Every timer, socket and clock a device uses goes through it.
+// Shared between devices of one process: the code, the secp256k1 G table (module state of the
+// core signer), the time base; per device: key, counters, flash, sources, agent and socket.
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, type AgentConfig } from '../firmware/core/session/agent.js';
@@ -9,8 +15,9 @@ import { installSha256 } from '../firmware/core/crypto/sha256.js';
 import { toHex } from '../firmware/core/util/bytes.js';
 import { createNodeHost, nodeSha256, quietLog } from './platform/host.js';
 import { FlashStorage, isPowerCut } from './platform/flash-storage.js';
-import type { Socket, SocketFactory, Storage, Timers } from '../firmware/core/host.js';
-import { sourcesFor, fileMemory, DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
+import { createRealTime, type ClockState, type LinkState, type TimeBase, type TrackedSockets } from './platform/virtual-time.js';
+import type { Entropy, Log, Socket, SocketFactory, Storage, Timers } from '../firmware/core/host.js';
+import { sourcesFor, fileMemory, DEVICE_KINDS, type DeviceKind, type PeripheralMemory } from './sources/profiles.js';
 import type { Source } from '../firmware/core/session/agent.js';
 import { readRegistry, writeRegistry, addDevice, type Registry } from './middleware/registry.js';
 import type { Outcome } from './middleware/ingest.js';
@@ -25,7 +32,8 @@ export interface DeviceSpec {
 }
 
 export interface FleetConfig {
-  dataDir: string;
+  /** Keys, flash and peripheral memory under <dataDir>/devices/<label>; in memory when absent. */
+  dataDir?: string;
   brokerHost: string;
   brokerPort: number;
   brokerTls?: boolean;
@@ -38,6 +46,43 @@ export interface FleetConfig {
   /** Overrides for every device's agent config (bounds, outbox, reconnect ...). */
   agent?: Partial<AgentConfig>;
   operators?: string[];
+  /** Clock and timers of every device (default: real time, one shared instance). */
+  time?: TimeBase;
+}
+
+/** What a device may differ in from its fleet (scenario groups, link proxies, faults). */
+export interface DeviceOptions {
+  /** Where this device connects (a link proxy in front of the broker). */
+  broker?: { host: string; port: number };
+  /** The link's state as the fault layer knows it (virtual time: a cut link holds no time). */
+  link?: LinkState;
+  /** The device's clock error and sync state at power-on (faults may change it later). */
+  clock?: Partial<ClockState>;
+  /** Key and backoff randomness (default: the system's; scenarios seed it). */
+  entropy?: Entropy;
+  /** Agent config overrides on top of the fleet's. */
+  agent?: Partial<AgentConfig>;
+  /** Sampling interval of this device's sources (default: the fleet's). */
+  intervalMs?: number;
+  log?: Log;
+  observer?: DeviceObserver;
+  /** Seed of the flash's torn-write lengths (default 1, as FlashStorage). */
+  flashSeed?: number;
+}
+
+/** Hooks for accounting (scenario/ledger.ts): what the sources produce, boots, power cuts. */
+export interface DeviceObserver {
+  /** Wraps the sources once, when the device is made (they outlive boots). */
+  wrapSources?(d: SimDevice, sources: Source[]): Source[];
+  /** A new agent was made over the flash (before start()). */
+  onBoot?(d: SimDevice): void;
+  /** Power went off: RAM is gone. */
+  onPowerCut?(d: SimDevice): void;
+}
+
+let defaultTime: TimeBase | undefined;
+function realTime(): TimeBase {
+  return (defaultTime ??= createRealTime());
 }
 
 /**
@@ -46,9 +91,9 @@ export interface FleetConfig {
  * nothing is closed: the broker sees a link that went silent (its keep-alive or the next boot's
  * session takeover ends it), not a DISCONNECT or a FIN.
  */
-function powerDomain(onThrow: (e: unknown) => void) {
+function powerDomain(base: Timers, onThrow: (e: unknown) => void) {
   let on = true;
-  const pending = new Set<NodeJS.Timeout>();
+  const pending = new Set<unknown>();
   // Node would crash on an exception out of a callback; Espruino prints it and keeps running.
   const guard = <A extends unknown[]>(fn: ((...a: A) => void) | undefined) =>
     fn &&
@@ -62,7 +107,7 @@ function powerDomain(onThrow: (e: unknown) => void) {
     });
   const timers: Timers = {
     setTimeout(fn, ms) {
-      const h = setTimeout(() => {
+      const h = base.setTimeout(() => {
         pending.delete(h);
         (guard(fn) as () => void)();
       }, ms);
@@ -70,8 +115,8 @@ function powerDomain(onThrow: (e: unknown) => void) {
       return h;
     },
     clearTimeout(h) {
-      clearTimeout(h as NodeJS.Timeout);
-      pending.delete(h as NodeJS.Timeout);
+      base.clearTimeout(h);
+      pending.delete(h);
     },
   };
   const socket = (factory: SocketFactory): SocketFactory =>
@@ -89,18 +134,33 @@ function powerDomain(onThrow: (e: unknown) => void) {
     isOn: () => on,
     off() {
       on = false;
-      for (const h of pending) clearTimeout(h);
+      for (const h of pending) base.clearTimeout(h);
       pending.clear();
+    },
+  };
+}
+
+/** A peripheral's memory in RAM (outlives agent reboots, not the process). */
+function ramMemory(): PeripheralMemory {
+  let st: Record<string, number> | undefined;
+  return {
+    load: () => (st ? { ...st } : undefined),
+    save(s) {
+      st = s;
     },
   };
 }
 
 export class SimDevice {
   readonly spec: DeviceSpec;
-  readonly dir: string;
+  /** Flash directory, or undefined for an in-memory flash. */
+  readonly dir: string | undefined;
   readonly storage: FlashStorage;
   /** The simulated peripherals: created once, they outlive agent reboots as real ones do. */
   readonly sources: Source[];
+  readonly time: TimeBase;
+  /** The device's clock error and sync state (clock faults change it; read live by its clock). */
+  readonly clockState: ClockState;
   agent!: Agent;
   boots = 0;
   /** Power cuts so far (powerCut() calls and cuts injected with storage.cutPowerAfter). */
@@ -108,27 +168,44 @@ export class SimDevice {
   /** Exceptions out of the agent's callbacks other than power cuts (bugs; logged, counted). */
   readonly uncaught: Error[] = [];
   private readonly fleet: FleetConfig;
+  private readonly opts: DeviceOptions;
   /** Totals over every boot of this run (an agent's own stats restart with it). */
   private past = { batches: 0, acked: 0, bytes: 0 };
   private power: ReturnType<typeof powerDomain> | undefined;
+  private tracked: TrackedSockets | undefined;
 
-  constructor(fleet: FleetConfig, spec: DeviceSpec) {
+  constructor(fleet: FleetConfig, spec: DeviceSpec, opts: DeviceOptions = {}) {
     this.fleet = fleet;
     this.spec = spec;
-    this.dir = join(fleet.dataDir, 'devices', spec.label);
-    mkdirSync(this.dir, { recursive: true });
-    this.storage = new FlashStorage({ dir: this.dir });
-    this.sources = sourcesFor(spec.kind, spec.seed, fleet.intervalMs, () => Date.now(), fileMemory(join(this.dir, 'peripheral.json')));
+    this.opts = opts;
+    this.time = fleet.time ?? realTime();
+    this.clockState = { offsetMs: opts.clock?.offsetMs ?? 0, synced: opts.clock?.synced ?? true };
+    const seed = opts.flashSeed ?? 1;
+    let memory: PeripheralMemory;
+    if (fleet.dataDir !== undefined) {
+      this.dir = join(fleet.dataDir, 'devices', spec.label);
+      mkdirSync(this.dir, { recursive: true });
+      this.storage = new FlashStorage({ dir: this.dir, seed });
+      memory = fileMemory(join(this.dir, 'peripheral.json'));
+    } else {
+      this.dir = undefined;
+      this.storage = new FlashStorage({ seed });
+      memory = ramMemory();
+    }
+    const time = this.time;
+    const made = sourcesFor(spec.kind, spec.seed, opts.intervalMs ?? fleet.intervalMs, () => time.now(), memory);
+    this.sources = opts.observer?.wrapSources ? opts.observer.wrapSources(this, made) : made;
     this.boot();
   }
 
   /** Power on: a new Agent over the same flash, as a reboot does. */
   boot(): Agent {
     const f = this.fleet;
+    const o = this.opts;
     if (this.power?.isOn()) this.powerCut();
     this.storage.reboot();
-    const log = quietLog('warn', this.spec.label + ' ');
-    const dom = powerDomain((e) => {
+    const log = o.log ?? quietLog('warn', this.spec.label + ' ');
+    const dom = powerDomain(this.time.timers, (e) => {
       if (isPowerCut(e)) return; // the domain is already off (see storage below)
       this.uncaught.push(e as Error);
       log('error', 'uncaught in a callback: ' + ((e as Error).stack ?? e));
@@ -136,6 +213,7 @@ export class SimDevice {
     this.power = dom;
     // A write torn by an injected cut turns this boot's power off before the error unwinds, so
     // no code that catches it runs on (as on the device, where nothing runs after the cut).
+    // Calls go through this.storage's methods at call time (tests wrap them).
     const flash = this.storage;
     const self = this;
     const storage: Storage & { read(n: string, o?: number, l?: number): Uint8Array | undefined } = {
@@ -160,8 +238,9 @@ export class SimDevice {
       getFree: () => flash.getFree(),
       compact: () => flash.compact(),
     };
-    const base = createNodeHost({ storage: this.storage, log, freeMemory: 120_000 });
-    const host = { ...base, storage, timers: dom.timers, socket: dom.socket(base.socket) };
+    const base = createNodeHost({ storage: this.storage, log, freeMemory: 120_000, entropy: o.entropy, clock: this.time.deviceClock(this.clockState) });
+    this.tracked = this.time.trackSockets(base.socket, o.link);
+    const host = { ...base, storage, timers: dom.timers, socket: dom.socket(this.tracked.socket) };
     const cfg: AgentConfig = {
       prefix: f.prefix,
       broker: { host: f.brokerHost, port: f.brokerPort, tls: f.brokerTls, ca: f.brokerCa, keepAliveS: 10, reconnect: { minMs: 200, maxMs: 3000, factor: 2 } },
@@ -173,9 +252,13 @@ export class SimDevice {
       firmware: 'depin-agent/0.1.0 (sim)',
       board: 'sim-' + this.spec.kind,
       ...f.agent,
+      ...o.agent,
     };
+    if (o.agent?.broker) cfg.broker = { ...f.agent?.broker, ...o.agent.broker } as AgentConfig['broker'];
+    if (o.broker) cfg.broker = { ...cfg.broker, host: o.broker.host, port: o.broker.port };
     this.agent = new Agent(host, cfg, this.sources);
     this.boots++;
+    o.observer?.onBoot?.(this);
     return this.agent;
   }
 
@@ -195,8 +278,10 @@ export class SimDevice {
   powerCut(): void {
     if (!this.power?.isOn()) return;
     this.power.off();
+    this.tracked?.release();
     this.cuts++;
     this.keepTotals();
+    this.opts.observer?.onPowerCut?.(this);
   }
 
   /** True between a power cut and the next boot(). */
@@ -224,8 +309,33 @@ export class SimDevice {
 /** Devices of mixed kinds, labelled dev-000, dev-001, ... */
 export function fleetSpecs(n: number, seed: number, kinds: DeviceKind[] = DEVICE_KINDS): DeviceSpec[] {
   const out: DeviceSpec[] = [];
-  for (let i = 0; i < n; i++) out.push({ label: 'dev-' + String(i).padStart(3, '0'), kind: kinds[i % kinds.length], seed: seed * 100003 + i });
+  for (let i = 0; i < n; i++) out.push(deviceSpec(i, seed, kinds));
   return out;
+}
+
+/** The spec of device `i` of a fleet: the same whichever shard or subset builds it. */
+export function deviceSpec(i: number, seed: number, kinds: DeviceKind[] = DEVICE_KINDS): DeviceSpec {
+  return { label: 'dev-' + String(i).padStart(3, '0'), kind: kinds[i % kinds.length], seed: seed * 100003 + i };
+}
+
+/**
+ * Device range of shard `i` of `n` over a fleet of `total`: [floor(i*N/n), floor((i+1)*N/n)).
+ * The shards of one fleet cover every device exactly once.
+ */
+export function shardRange(total: number, i: number, n: number): [number, number] {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError('shard: "n" expected an integer >= 1, got ' + n);
+  if (!Number.isInteger(i) || i < 0 || i >= n) throw new RangeError('shard: "i" expected an integer in 0..' + (n - 1) + ', got ' + i);
+  return [Math.floor((i * total) / n), Math.floor(((i + 1) * total) / n)];
+}
+
+/** Parses "i/n" (as --shard takes it). */
+export function parseShard(s: string): { i: number; n: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(s);
+  if (!m) throw new RangeError('shard: expected "i/n" (e.g. 0/4), got ' + JSON.stringify(s));
+  const i = Number(m[1]);
+  const n = Number(m[2]);
+  shardRange(0, i, n);
+  return { i, n };
 }
 
 /** Adds the devices' public keys to the registry file (provisioning), keeping existing entries. */
