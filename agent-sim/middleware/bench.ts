@@ -50,8 +50,8 @@ interface Msg {
   pub: Uint8Array;
 }
 
-/** n sealed messages from 8 test devices, each device's batches chained; 3 readings per sample. */
-export function benchMessages(n: number, samples = 1): { msgs: Msg[]; registry: Registry } {
+/** n sealed messages from `devices` test devices (default 8), each device's batches chained; 3 readings per sample. */
+export function benchMessages(n: number, samples = 1, devices = DEVICES): { msgs: Msg[]; registry: Registry } {
   const req = createRequire(import.meta.url);
   let native: { ecdsaSign(h: Uint8Array, k: Uint8Array): { signature: Uint8Array } } | undefined;
   try {
@@ -60,15 +60,16 @@ export function benchMessages(n: number, samples = 1): { msgs: Msg[]; registry: 
     native = undefined; // seal with the core instead (slower to set up, same bytes: RFC 6979)
   }
   const devs = [];
-  for (let d = 0; d < DEVICES; d++) {
+  for (let d = 0; d < devices; d++) {
     const priv = new Uint8Array(32);
-    priv[31] = d + 1;
+    priv[31] = (d + 1) & 0xff;
+    priv[30] = (d + 1) >> 8;
     priv[0] = 0x42;
     devs.push({ priv, pub: getPublicKey(priv, false), kid: deviceAddress(priv), seq: 0, prev: new Uint8Array(32) as Uint8Array });
   }
   const msgs: Msg[] = [];
   for (let i = 0; i < n; i++) {
-    const d = devs[i % DEVICES];
+    const d = devs[i % devices];
     d.seq++;
     const readings = [];
     for (let k = 0; k < samples; k++) {

@@ -56,23 +56,25 @@ export function numbered(sql: string): string {
 }
 
 const SQL = {
+  // Batches, their records (only for batches this statement inserted: a redelivered batch adds
+  // nothing) and the device rows, in one statement: one round trip for a whole group.
   insBatches:
-    'INSERT INTO batches (device, seq, boot, pseq, payload_hash, prev_hash, synced, uptime_s, time_base_ms, received_at_ms, ' +
+    'WITH ins AS (INSERT INTO batches (device, seq, boot, pseq, payload_hash, prev_hash, synced, uptime_s, time_base_ms, received_at_ms, ' +
     'record_count, health, drop_count, drop_first, drop_last, raw) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], ' +
     '$4::bigint[], $5::bytea[], $6::bytea[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], ' +
-    '$13::bigint[], $14::bigint[], $15::bigint[], $16::bytea[]) ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq',
-  insRecords:
-    'INSERT INTO records (device, seq, idx, name, unit, value, sum, vs, vb, time, time_estimated) SELECT * FROM unnest($1::text[], ' +
-    '$2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::text[], $9::bigint[], $10::float8[], ' +
-    '$11::bigint[]) ON CONFLICT (device, seq, idx) DO NOTHING',
-  seen:
-    'INSERT INTO devices (address, public_key, first_seen_ms, last_seen_ms, last_seq) ' +
-    'SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) ' +
+    '$13::bigint[], $14::bigint[], $15::bigint[], $16::bytea[]) ON CONFLICT (device, seq) DO NOTHING RETURNING device, seq), ' +
+    'rec AS (INSERT INTO records (device, seq, idx, name, unit, value, sum, vs, vb, time, time_estimated) ' +
+    'SELECT r.* FROM unnest($17::text[], $18::bigint[], $19::bigint[], $20::text[], $21::text[], $22::float8[], $23::float8[], ' +
+    '$24::text[], $25::bigint[], $26::float8[], $27::bigint[]) AS r(device, seq, idx, name, unit, value, sum, vs, vb, time, time_estimated) ' +
+    'JOIN ins ON ins.device = r.device AND ins.seq = r.seq ON CONFLICT (device, seq, idx) DO NOTHING), ' +
+    'dev AS (INSERT INTO devices (address, public_key, first_seen_ms, last_seen_ms, last_seq) ' +
+    'SELECT * FROM unnest($28::text[], $29::text[], $30::bigint[], $31::bigint[], $32::bigint[]) ' +
     'ON CONFLICT (address) DO UPDATE SET ' +
     'public_key = COALESCE(devices.public_key, excluded.public_key), ' +
     'first_seen_ms = COALESCE(devices.first_seen_ms, excluded.first_seen_ms), ' +
     'last_seen_ms = CASE WHEN devices.last_seen_ms IS NULL OR excluded.last_seen_ms > devices.last_seen_ms THEN excluded.last_seen_ms ELSE devices.last_seen_ms END, ' +
-    'last_seq = CASE WHEN devices.last_seq IS NULL OR excluded.last_seq > devices.last_seq THEN excluded.last_seq ELSE devices.last_seq END',
+    'last_seq = CASE WHEN devices.last_seq IS NULL OR excluded.last_seq > devices.last_seq THEN excluded.last_seq ELSE devices.last_seq END) ' +
+    'SELECT device, seq FROM ins',
   syncDev:
     'INSERT INTO devices (address, public_key, label, revoked) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ' +
     'ON CONFLICT (address) DO UPDATE SET public_key = excluded.public_key, label = excluded.label, revoked = excluded.revoked',
@@ -83,17 +85,17 @@ const SQL = {
     'INSERT INTO gaps (device, seq, next_seq, explained, drop_report_seq, detected_at_ms, filled_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ' +
     'ON CONFLICT (device, seq) DO UPDATE SET next_seq = excluded.next_seq, explained = excluded.explained, ' +
     'drop_report_seq = excluded.drop_report_seq, filled_at_ms = excluded.filled_at_ms',
-  lock: 'SELECT pg_advisory_xact_lock($1::int, k) FROM (SELECT k FROM unnest($2::int[]) AS k ORDER BY k) AS s',
-  // A group's rows: for each (device, s) asked, the batch at seq s and the batch naming s as pseq
-  // (s = 0 finds the device's first batch).
+  // What a group's decisions read, in one statement. For each (device, s) asked: the batch at seq
+  // s (k 0), the batch naming s as pseq (k 1; s = 0 finds the device's first batch), the unfilled
+  // gap at s (k 3); and each device's lowest seq (k 2).
   around:
-    'SELECT b.device, b.seq, b.pseq, b.payload_hash, b.prev_hash FROM unnest($1::text[], $2::bigint[]) AS q(device, s) ' +
-    'JOIN batches b ON b.device = q.device AND b.seq = q.s UNION ' +
-    'SELECT b.device, b.seq, b.pseq, b.payload_hash, b.prev_hash FROM unnest($1::text[], $2::bigint[]) AS q(device, s) ' +
-    'JOIN batches b ON b.device = q.device AND b.pseq = q.s',
-  mins: 'SELECT d AS device, (SELECT seq FROM batches WHERE device = d ORDER BY seq LIMIT 1) AS min_seq FROM unnest($1::text[]) AS d',
-  openGaps:
-    'SELECT g.device, g.seq, g.next_seq, g.explained, g.drop_report_seq, g.detected_at_ms FROM unnest($1::text[], $2::bigint[]) AS q(device, s) ' +
+    'SELECT 0 AS k, b.device, b.seq, b.pseq, b.payload_hash, b.prev_hash, NULL::bigint AS next_seq, NULL::bigint AS explained, ' +
+    'NULL::bigint AS drop_report_seq, NULL::bigint AS detected_at_ms FROM unnest($1::text[], $2::bigint[]) AS q(device, s) ' +
+    'JOIN batches b ON b.device = q.device AND b.seq = q.s UNION ALL ' +
+    'SELECT 1, b.device, b.seq, b.pseq, b.payload_hash, b.prev_hash, NULL, NULL, NULL, NULL FROM unnest($1::text[], $2::bigint[]) AS q(device, s) ' +
+    'JOIN batches b ON b.device = q.device AND b.pseq = q.s UNION ALL ' +
+    'SELECT 2, d, (SELECT seq FROM batches WHERE device = d ORDER BY seq LIMIT 1), NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM unnest($3::text[]) AS d UNION ALL ' +
+    'SELECT 3, g.device, g.seq, NULL, NULL, NULL, g.next_seq, g.explained, g.drop_report_seq, g.detected_at_ms FROM unnest($1::text[], $2::bigint[]) AS q(device, s) ' +
     'JOIN gaps g ON g.device = q.device AND g.seq = q.s WHERE g.filled_at_ms IS NULL',
   // loadDevice (memory mode), as in store-sqlite.ts.
   range: 'SELECT MAX(seq) AS mx, MIN(seq) AS mn FROM batches WHERE device = $1',
@@ -157,11 +159,12 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   pool.on('error', (e) => log('idle connection: ' + e.message));
   const where = url.replace(/\/\/[^@/]*@/, '//');
 
-  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** A transaction; `prologue` (literal SQL, no parameters) goes out with BEGIN in one round trip. */
+  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>, prologue?: string): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const c = await pool.connect();
       try {
-        await c.query('BEGIN');
+        await c.query(prologue ? 'BEGIN; ' + prologue : 'BEGIN');
         const r = await fn(c);
         await c.query('COMMIT');
         c.release();
@@ -195,7 +198,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
   // ---- writes shared by both modes ------------------------------------------------------------
 
-  /** Inserts the batches and their records; returns "device:seq" of the rows actually inserted. */
+  /** Inserts the batches, the records of those not stored yet, and the device rows. */
   async function putBatches(c: pg.PoolClient, vs: Verified[]): Promise<void> {
     if (!vs.length) return;
     const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], [], [], [], [], []];
@@ -208,11 +211,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       ];
       for (let i = 0; i < row.length; i++) cols[i].push(row[i]);
     }
-    const ins = await c.query(SQL.insBatches, cols);
-    const inserted = new Set<string>(ins.rows.map((r: any) => r.device + ':' + r.seq));
     const rc: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
     for (const v of vs) {
-      if (!inserted.has(v.kid + ':' + v.batch.seq)) continue; // already stored: at-least-once redelivery
       for (const x of v.records) {
         const row = [
           v.kid, v.batch.seq, x.idx, x.name, x.unit ?? null, x.value ?? null, x.sum ?? null, x.vs ?? null,
@@ -221,7 +221,6 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         for (let i = 0; i < row.length; i++) rc[i].push(row[i]);
       }
     }
-    if (rc[0].length) await c.query(SQL.insRecords, rc);
     // One device row per device, newest values, in address order (row locks in a fixed order).
     const seen = new Map<string, { pub: string; first: number; last: number; seq: number }>();
     for (const v of vs) {
@@ -233,7 +232,9 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       }
     }
     const addrs = [...seen.keys()].sort();
-    await c.query(SQL.seen, [
+    await c.query(SQL.insBatches, [
+      ...cols,
+      ...rc,
       addrs,
       addrs.map((a) => seen.get(a)!.pub),
       addrs.map((a) => Math.round(seen.get(a)!.first)),
@@ -261,39 +262,51 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       await c.query(SQL.upGap, [g.device, g.seq, g.nextSeq, g.explained ? 1 : 0, g.dropReportSeq ?? null, Math.round(g.detectedAt), g.filledAt === undefined ? null : Math.round(g.filledAt)]);
   }
 
-  async function lock(c: pg.PoolClient, devices: Iterable<string>): Promise<void> {
+  /**
+   * The statement that takes the advisory locks of these devices, in key order so two
+   * transactions never wait on each other in a cycle (the subquery's ORDER BY sets the order in
+   * which the outer SELECT calls the function). Literal integers: it goes out with BEGIN.
+   */
+  function lockSql(devices: Iterable<string>): string | undefined {
     const keys = [...new Set([...devices].map(deviceLockKey))].sort((a, b) => a - b);
-    if (keys.length) await c.query(SQL.lock, [o.lockNamespace, keys]);
+    if (!keys.length) return undefined;
+    return 'SELECT pg_advisory_xact_lock(' + (o.lockNamespace | 0) + ', k) FROM (SELECT k FROM unnest(ARRAY[' + keys.join(',') + ']::int[]) AS k ORDER BY k) AS s';
+  }
+
+  function groupDevices(units: WriteUnit[]): Set<string> {
+    const devices = new Set<string>();
+    for (const u of units) if (u.batch) devices.add(u.batch.kid);
+    return devices;
   }
 
   // ---- database mode ---------------------------------------------------------------------------
 
+  /** Runs inside the transaction that took the locks of the units' devices (with its BEGIN). */
   async function checked(c: pg.PoolClient, units: WriteUnit[]): Promise<(Verdict | undefined)[]> {
-    const devices = new Set<string>();
+    const devices = groupDevices(units);
     const qd: string[] = [];
     const qs: number[] = [];
     for (const u of units) {
       if (!u.batch) continue;
       const k = u.batch.kid;
       const b = u.batch.batch;
-      devices.add(k);
       qd.push(k, k);
       qs.push(b.seq, 0);
       if (b.pseq > 0) qd.push(k), qs.push(b.pseq);
     }
     const views = new Map<string, PrefetchedView>();
     if (devices.size) {
-      await lock(c, devices);
-      // Read after the locks: every transaction that wrote these devices before has committed.
+      // Read after the locks: every transaction that wrote these devices before has committed
+      // (READ COMMITTED: each statement sees what was committed when it started).
       const list = [...devices];
       for (const d of list) views.set(d, new PrefetchedView());
-      const [around, mins, gaps] = [await c.query(SQL.around, [qd, qs]), await c.query(SQL.mins, [list]), await c.query(SQL.openGaps, [qd, qs])];
-      for (const r of around.rows) views.get(r.device)!.addBatch(ref(r));
-      for (const r of mins.rows) {
+      for (const r of (await c.query(SQL.around, [qd, qs, list])).rows) {
         const v = views.get(r.device)!;
-        if (r.min_seq !== null && (!v.min || r.min_seq < v.min)) v.min = r.min_seq;
+        if (r.k === 0 || r.k === 1) v.addBatch(ref(r));
+        else if (r.k === 2) {
+          if (r.seq !== null && (!v.min || r.seq < v.min)) v.min = r.seq;
+        } else v.gaps.set(Number(r.seq), storedGap(r));
       }
-      for (const r of gaps.rows) views.get(r.device)!.gaps.set(Number(r.seq), storedGap(r));
     }
     const verdicts: (Verdict | undefined)[] = [];
     const accepted: Verified[] = [];
@@ -345,10 +358,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       if (devices.length) {
         // Candidates found without locks; declared under them, so a predecessor committed in the
         // meantime is seen and its link not declared.
-        const rows = await tx(async (c) => {
-          await lock(c, devices);
-          return (await c.query(SQL.sweep, [Math.round(now), from, to, devices])).rows;
-        });
+        const rows = await tx(async (c) => (await c.query(SQL.sweep, [Math.round(now), from, to, devices])).rows, lockSql(devices));
         events = sweepEvents(rows, Math.round(now));
       }
       await pool.query(SQL.raiseMeta, [SWEPT_TO_KEY, String(to)]);
@@ -428,7 +438,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     },
     async writeChecked(units: WriteUnit[]): Promise<(Verdict | undefined)[]> {
       if (!units.length) return [];
-      return tx((c) => checked(c, units));
+      return tx((c) => checked(c, units), lockSql(groupDevices(units)));
     },
     declareGaps: sweep,
     close(): Promise<void> {
