@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the device bundle: firmware/core (TypeScript) -> one ES5 file Espruino runs.
 //
-//   node scripts/build-firmware.mjs [--board <name>] [--no-minify] [--quiet]
+//   node scripts/build-firmware.mjs [--board <name> [--components <type,type>]] [--no-minify] [--quiet]
 //
 // With --board <name> the device app is built too: firmware/espruino/main.ts (the platform
 // layer) with core, through the same steps (its own tsconfig, firmware/espruino/tsconfig.json),
@@ -56,6 +56,8 @@ export const BUILD = {
   appEntry: 'firmware/espruino/main.ts',
   appGlobalName: 'DepinApp',
   appName: 'app.js',
+  /** The app's list of source components; --components replaces it with a shorter one. */
+  appComponents: 'firmware/espruino/components.ts',
   /** Board files, boards/<name>.json, checked by firmware/espruino/board.ts validateBoard(). */
   boardsDir: 'boards',
   boardModule: 'firmware/espruino/board.ts',
@@ -68,6 +70,9 @@ export const BUILD = {
 export const APP_GLOBALS = ['require', 'process', 'global', 'globalThis', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
   'E', 'print', 'getTime', 'setTime', 'peek32', 'setWatch', 'clearWatch', 'digitalWrite', 'digitalRead', 'pinMode', 'OneWire',
   'Serial1', 'Serial2', 'Serial3', 'I2C1', 'I2C2', 'console'];
+
+/** terser compress options of the app on top of the core's (see buildApp). */
+export const APP_COMPRESS = {};
 
 /** Board fields the device does not need (bibliography, prose): left out of app.js. */
 const BOARD_OMIT = ['$schema', 'sources', 'notes'];
@@ -251,7 +256,7 @@ export function hostMemberNames() {
  * Checks each ES5 module tsc emitted, with its import/export syntax blanked out (positions
  * kept) and function declarations taken as hoisted, and reports findings at .ts positions.
  */
-export function checkModules(emitted, maps) {
+export function checkModules(emitted, maps, extraGlobals = []) {
   const out = [];
   const knownMembers = new Set(hostMemberNames());
   for (const text of emitted.values()) {
@@ -283,7 +288,7 @@ export function checkModules(emitted, maps) {
       } else if (n.type === 'ExportAllDeclaration') blank(n.start, n.end);
     }
     const map = maps.get(file);
-    for (const f of checkSource(chars.join(''), relative(ROOT, file), { allowGlobals: imported, assumeHoisted: true, knownMembers: [...knownMembers] })) {
+    for (const f of checkSource(chars.join(''), relative(ROOT, file), { allowGlobals: imported.concat(extraGlobals), assumeHoisted: true, knownMembers: [...knownMembers] })) {
       const m = map && mapBack(map, f.line, f.column);
       if (m) out.push({ ...f, file: relative(ROOT, resolve(dirname(file), map.sourceRoot ?? '', m.source)), line: m.line, column: m.column });
       else out.push(f);
@@ -295,7 +300,7 @@ export function checkModules(emitted, maps) {
 // ---------------------------------------------------------------------------------------------
 // 2. rollup, from memory (no stale files from an earlier build can leak in)
 
-async function bundle(emitted, outDir, warn, entryJs = join(outDir, BUILD.entry), name = BUILD.globalName, footer = undefined) {
+async function bundle(emitted, outDir, warn, entryJs = join(outDir, BUILD.entry), name = BUILD.globalName, footer = undefined, replace = new Map()) {
   const { rollup } = await import('rollup');
   const memory = {
     name: 'tsc-output',
@@ -305,6 +310,7 @@ async function bundle(emitted, outDir, warn, entryJs = join(outDir, BUILD.entry)
       return null;
     },
     load(id) {
+      if (replace.has(id)) return replace.get(id);
       if (emitted.has(id)) return emitted.get(id);
       throw new BuildError('bundle: ' + relative(ROOT, id) + ' is imported but tsc did not emit it');
     },
@@ -335,7 +341,7 @@ async function bundle(emitted, outDir, warn, entryJs = join(outDir, BUILD.entry)
 // ---------------------------------------------------------------------------------------------
 // 3. terser
 
-async function minifyEs5(code) {
+async function minifyEs5(code, compressExtra = {}) {
   const { minify } = await import('terser');
   const r = await minify(code, {
     ecma: 5,
@@ -351,6 +357,7 @@ async function minifyEs5(code) {
       unsafe_math: false,
       keep_fargs: true,
       passes: 1,
+      ...compressExtra,
     },
     mangle: { toplevel: false },
     format: { ecma: 5, ascii_only: true, comments: false, semicolons: true },
@@ -511,7 +518,7 @@ function writeAtomic(path, data) {
  * Runs the whole build. Throws BuildError (with `findings` when the checker rejected the
  * output). Returns what it wrote and the sizes.
  * @param {{ board?: string, minify?: boolean, outRoot?: string, tsconfig?: string, log?: (s: string) => void,
- *   entry?: string, out?: string, boardData?: object, app?: boolean }} [opts]
+ *   entry?: string, out?: string, boardData?: object, app?: boolean, components?: string[] }} [opts]
  *   tsconfig: another project to build the same way (tests use fixtures); its index.ts is the entry.
  *   board: also builds the device app (buildApp) into `out` (default dist/<board>/app.js) from
  *   `entry` (default firmware/espruino/main.ts) with boards/<board>.json (or `boardData`)
@@ -550,7 +557,7 @@ export async function buildFirmware(opts = {}) {
   }
   let app;
   if (opts.board !== undefined && opts.tsconfig === undefined && opts.app !== false) {
-    app = await buildApp({ board: opts.board, boardData: opts.boardData, entry: opts.entry, out: opts.out ?? join(outDir, BUILD.appName), minify, log });
+    app = await buildApp({ board: opts.board, boardData: opts.boardData, entry: opts.entry, out: opts.out ?? join(outDir, BUILD.appName), minify, log, components: opts.components });
     written.app = app.out;
     sizes.app = app.sizes;
     times.app = app.ms;
@@ -562,8 +569,8 @@ export async function buildFirmware(opts = {}) {
 }
 
 /** terser (unless minify is false), the passes and the checker; writes outFile or throws. */
-async function finishBundle({ bundled, minify, emitted, maps, outFile, lap = () => {}, rejectedName, allowGlobals }) {
-  const minified = minify ? await minifyEs5(bundled) : bundled;
+async function finishBundle({ bundled, minify, emitted, maps, outFile, lap = () => {}, rejectedName, allowGlobals, compress }) {
+  const minified = minify ? await minifyEs5(bundled, compress) : bundled;
   lap('terser');
   const finish = (code) => {
     const h = hoistFunctionDeclarations(code);
@@ -582,7 +589,7 @@ async function finishBundle({ bundled, minify, emitted, maps, outFile, lap = () 
     let why = '';
     if (minify && checkSource(finish(bundled).code, 'unminified', opts).length === 0)
       why = '\n(the unminified bundle passes: terser introduced these; adjust its options in scripts/build-firmware.mjs)';
-    const inSource = checkModules(emitted, maps).filter((f) => !allowGlobals || !allowGlobals.includes(f.construct));
+    const inSource = checkModules(emitted, maps, allowGlobals);
     const where = inSource.length
       ? '\nin the TypeScript sources:\n  ' + inSource.map(formatFinding).join('\n  ')
       : '\n(no single module shows them: they come from bundling; build with --no-minify to read them)';
@@ -643,7 +650,9 @@ export async function loadBoard(name, data) {
  * Builds the device app: `entry` (default firmware/espruino/main.ts) with core through tsc
  * (firmware/espruino/tsconfig.json), rollup (global DepinApp), terser and the passes, checked
  * with the platform's globals allowed, ending in DepinApp.start(<board>).
- * @param {{ board: string, boardData?: object, entry?: string, out?: string, minify?: boolean, tsconfig?: string, log?: (s: string) => void }} opts
+ * @param {{ board: string, boardData?: object, entry?: string, out?: string, minify?: boolean, tsconfig?: string,
+ *   components?: string[], log?: (s: string) => void }} opts
+ *   components: source types to carry instead of every one (firmware/espruino/components.ts).
  */
 export async function buildApp(opts) {
   const t0 = performance.now();
@@ -655,9 +664,22 @@ export async function buildApp(opts) {
   if (wide.length) log('board ' + opts.board + ': ' + wide.length + ' character(s) above \\xFF replaced by "?" (ESP32 builds keep only the low byte)');
   const { emitted, maps, outDir: es5Dir, entryJs } = await compileCore(opts.tsconfig ?? BUILD.appTsconfig, log, false, opts.entry ?? BUILD.appEntry);
   const footer = BUILD.appGlobalName + '.start(' + literal + ');';
-  const bundled = await bundle(emitted, es5Dir, log, entryJs, BUILD.appGlobalName, footer);
+  const replace = new Map();
+  if (opts.components !== undefined) {
+    // A firmware for one kind of device: only these components (each <type>/driver.ts exports
+    // <type>Source), so the others cost no flash at all.
+    const list = [...new Set(opts.components)];
+    const bad = list.filter((c) => typeof c !== 'string' || !/^[a-z][a-z0-9]*$/.test(c) || !existsSync(join(ROOT, 'firmware/core/sources', c, 'driver.ts')));
+    if (bad.length || !list.length)
+      throw new BuildError('--components expected source types with a firmware/core/sources/<type>/driver.ts, got ' + JSON.stringify(bad.length ? bad : list));
+    const compJs = join(es5Dir, relative(join(ROOT, 'firmware'), join(ROOT, BUILD.appComponents))).replace(/\.ts$/, '.js');
+    replace.set(compJs, list.map((c) => "import { " + c + "Source } from '../core/sources/" + c + "/driver.js';\n").join('') +
+      'export var COMPONENTS = [' + list.map((c) => c + 'Source').join(', ') + '];\n');
+  }
+  const bundled = await bundle(emitted, es5Dir, log, entryJs, BUILD.appGlobalName, footer, replace);
   const { fin } = await finishBundle({
     bundled, minify: opts.minify !== false, emitted, maps, outFile: out, rejectedName: 'app.rejected.js', allowGlobals: APP_GLOBALS,
+    compress: opts.compress ?? APP_COMPRESS,
   });
   const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
   log(relative(ROOT, out) + ': ' + emitted.size + ' modules, ' + sizes.minified + ' B');
@@ -674,7 +696,12 @@ function parseArgs(argv) {
       o.board = argv[++i];
       if (o.board === undefined) throw new BuildError('--board expects a name');
     } else if (a.startsWith('--board=')) o.board = a.slice(8);
-    else throw new BuildError('unknown argument ' + JSON.stringify(a) + ' (usage: build-firmware.mjs [--board <name>] [--no-minify] [--quiet])');
+    else if (a === '--components') {
+      const v = argv[++i];
+      if (v === undefined) throw new BuildError('--components expects a comma-separated list of source types');
+      o.components = v.split(',');
+    } else if (a.startsWith('--components=')) o.components = a.slice(13).split(',');
+    else throw new BuildError('unknown argument ' + JSON.stringify(a) + ' (usage: build-firmware.mjs [--board <name> [--components a,b]] [--no-minify] [--quiet])');
   }
   return o;
 }

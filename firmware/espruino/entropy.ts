@@ -144,15 +144,18 @@ export function hardwareEntropy(chip: string, o: HardwareEntropyOptions): Hardwa
   const self: HardwareEntropy = {
     collect: function (radioOn: () => boolean, done: (e?: Error) => void): void {
       if (linux) {
-        try {
-          mix(testBytes(d.testBytes));
-        } catch (e) {
-          done(e as Error);
-          return;
-        }
-        isReady = true;
-        if (o.log) o.log('warn', 'entropy: TEST-ONLY source ' + LINUX_TEST_SOURCE + ' (Linux build: no radio, no hardware RNG)');
-        done();
+        // Always asynchronous, as the hardware path is: callers may set up after collect().
+        o.timers.setTimeout(function () {
+          try {
+            mix(testBytes(d.testBytes));
+          } catch (e) {
+            done(e as Error);
+            return;
+          }
+          isReady = true;
+          if (o.log) o.log('warn', 'entropy: TEST-ONLY source ' + LINUX_TEST_SOURCE + ' (Linux build: no radio, no hardware RNG)');
+          done();
+        }, 0);
         return;
       }
       let waited = 0;

@@ -38,10 +38,11 @@ import { espruinoIO, type EspruinoIO } from './io.js';
 import { sntpQuery } from './sntp.js';
 import { statusLed, watchdog, factoryButton, WATCHDOG_DEFAULTS, type StatusLed, type Watchdog } from './status.js';
 import { COMPONENTS } from './components.js';
+import { installShims, type ShimReport } from './shims.js';
+import { builtinModule } from './modules.js';
 
 declare const E: EspruinoE;
 declare const process: EspruinoProcess;
-declare function require(name: string): unknown;
 declare function print(s: string): void;
 
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +165,8 @@ export interface App {
   io?: EspruinoIO;
   /** Native slots installed at boot. */
   accel: { sha256: boolean; convolve: boolean; crc32: boolean; gtable: string };
+  /** Builtins repaired at boot (shims.ts). */
+  shims: ShimReport;
   errors: string[];
   stop(): void;
 }
@@ -182,17 +185,9 @@ function makeLog(min: LogLevel): Log {
   };
 }
 
-function optional(name: string): unknown {
-  try {
-    return require(name);
-  } catch (e) {
-    return undefined;
-  }
-}
-
 /** Native helpers into core's slots. Each slot checks known answers and refuses a bad one. */
 function installAccel(a: App, storage: EspruinoStorage, log: Log): void {
-  const crypto = optional('crypto') as CryptoModule | undefined;
+  const crypto = builtinModule('crypto') as CryptoModule | undefined;
   if (crypto && typeof crypto.SHA256 === 'function') {
     const H = crypto.SHA256;
     try {
@@ -252,6 +247,7 @@ function loadConfig(storage: EspruinoStorage): DeviceConfig | undefined {
 /** Boots the device on `board` (the board file, embedded by the build). */
 export function start(board: Board): App {
   if (current) current.stop();
+  const shims = installShims();
   let dog: Watchdog | undefined;
   const timers = espruinoTimers(function () {
     if (dog) dog.kick();
@@ -269,6 +265,7 @@ export function start(board: Board): App {
     timers: timers,
     led: led,
     accel: { sha256: false, convolve: false, crc32: false, gtable: 'none' },
+    shims: shims,
     errors: [],
     stop: function () {
       if (a.agent) a.agent.stop();
@@ -338,6 +335,8 @@ export function start(board: Board): App {
   }
   const wifi = a.wifi;
   const ent = a.entropy;
+  const io = espruinoIO({ clock: clock, timers: timers, log: log });
+  a.io = io;
   a.state = 'entropy';
   ent.collect(
     function () {
@@ -353,9 +352,6 @@ export function start(board: Board): App {
       syncTime();
     },
   );
-
-  const io = espruinoIO({ clock: clock, timers: timers, log: log });
-  a.io = io;
 
   function syncTime(): void {
     const s = c.sntp;
@@ -502,3 +498,17 @@ export function start(board: Board): App {
 function list0(a: App): string {
   return 'sha256 ' + (a.accel.sha256 ? 'native' : 'js') + ', convolve ' + a.accel.convolve + ', crc32 ' + a.accel.crc32 + ', gtable ' + a.accel.gtable;
 }
+
+// The platform pieces, for the console and the device tests (DepinApp.<name>): they are in the
+// bundle anyway, so exporting them costs nothing.
+export { espruinoStorage, STORAGE_NAME_MAX } from './storage.js';
+export { espruinoSocketFactory, SOCKET_DEFAULTS } from './socket.js';
+export { espruinoTimers } from './timers.js';
+export { espruinoClock, CLOCK_DEFAULTS } from './clock.js';
+export { hardwareEntropy, RNG_REGISTERS, ENTROPY_DEFAULTS } from './entropy.js';
+export { espruinoWifi, wifiModule, WIFI_DEFAULTS } from './wifi.js';
+export { espruinoIO, IO_DEFAULTS, frameBits } from './io.js';
+export { sntpQuery, sntpRequest, sntpParse, SNTP, SNTP_DEFAULTS } from './sntp.js';
+export { statusLed, watchdog, factoryButton, LED_PATTERNS, BUTTON_DEFAULTS, WATCHDOG_DEFAULTS } from './status.js';
+export { installShims } from './shims.js';
+export { builtinModule } from './modules.js';

@@ -14,8 +14,7 @@
 import type { Log, Timers } from '../core/host.js';
 import { err, aint } from '../core/util/errors.js';
 import type { WifiModule, WifiDetails } from './espruino.js';
-
-declare function require(name: string): unknown;
+import { builtinModule } from './modules.js';
 
 export const WIFI_DEFAULTS = {
   /** A join that has not called back by then counts as failed (and is retried). */
@@ -63,11 +62,7 @@ export interface WifiLink {
 
 /** require("Wifi"), or undefined where the build has none (Linux). */
 export function wifiModule(): WifiModule | undefined {
-  try {
-    return require('Wifi') as WifiModule;
-  } catch (e) {
-    return undefined;
-  }
+  return builtinModule('Wifi') as WifiModule | undefined;
 }
 
 export function espruinoWifi(W: WifiModule, cfg: WifiConfig, timers: Timers, log: Log): WifiLink {

@@ -15,6 +15,8 @@
 //               forgets E.toString sends garbage and fails.
 //   dgram       real UDP sockets; send() insists on a string; messages are strings.
 //   crypto      SHA256 returning an ArrayBuffer, hashing `.length` BYTES of a typed array.
+//   typed arrays slice() and filter() return plain Arrays (as 2v29 does; firmware/espruino/
+//               shims.ts repairs slice on the device).
 //   E           CRC32, srand/hwRand and Math.random as Espruino's fixed-seed generator
 //               (src/jsutils.c rand(), seeds 0xDEADBEEF/0xCAFEBABE), watchdog (a missed kick
 //               "resets" the device: recorded, and the device stops), reboot, setPassword,
@@ -117,6 +119,10 @@ export interface EmuDevice {
 const EMU = String.raw`(function (N) {
   var g = globalThis;
   var mods = {};
+  // Espruino 2v29: slice() and filter() of a typed array return a plain Array.
+  var TAP = Object.getPrototypeOf(Uint8Array.prototype), arraySlice = Array.prototype.slice, arrayFilter = Array.prototype.filter;
+  Object.defineProperty(TAP, 'slice', { configurable: true, writable: true, value: function slice(a, b) { return arraySlice.call(this, a, b); } });
+  Object.defineProperty(TAP, 'filter', { configurable: true, writable: true, value: function filter(f, t) { return arrayFilter.call(this, f, t); } });
   function Emitter() {}
   Emitter.prototype.on = function (ev, fn) {
     if (!this._ev) this._ev = {};
