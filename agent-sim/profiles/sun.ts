@@ -1,17 +1,17 @@
 // Sun position, clear-sky irradiance and the irradiance on a tilted panel.
 //
-// [NOAA]  NOAA Global Monitoring Laboratory, "General Solar Position Calculations"
-//         (gml.noaa.gov/grad/solcalc/solareqns.PDF): declination and equation of time as
-//         Spencer's (1971) Fourier series, hour angle, zenith, azimuth, sunrise/sunset with the
-//         90.833 deg zenith (refraction + solar disc). Accuracy ~1 min / 0.1 deg: plenty here.
+// [NOAA]  NOAA Global Monitoring Laboratory: the Solar Calculator's formulas (gml.noaa.gov/grad/
+//         solcalc/calcdetails.html, after Meeus, "Astronomical Algorithms") for declination,
+//         equation of time and Sun-Earth distance; "General Solar Position Calculations"
+//         (solareqns.PDF) for hour angle, zenith, azimuth and sunrise/sunset at the 90.833 deg
+//         zenith (refraction + solar disc).
 // [HAU]   Haurwitz (1945) clear-sky global horizontal irradiance, GHI = 1098 cosZ exp(-0.059/cosZ),
 //         as implemented and ranked among the best simple models in Reno, Hansen & Stein,
 //         "Global Horizontal Irradiance Clear Sky Models: Implementation and Analysis",
 //         Sandia report SAND2012-2389 (2012), §2.1.3.
-// [DB]    Duffie & Beckman, "Solar Engineering of Thermal Processes", eq. 1.4.1a (extraterrestrial
-//         normal irradiance 1367 (1 + 0.033 cos(360 n / 365)); we use the newer 1361 W/m2
-//         solar constant, Kopp & Lean 2011) and §2.15 isotropic-sky tilted irradiance (Liu &
-//         Jordan 1963) with ground reflection.
+// [DB]    Duffie & Beckman, "Solar Engineering of Thermal Processes", §2.15 isotropic-sky tilted
+//         irradiance (Liu & Jordan 1963) with ground reflection. Extraterrestrial irradiance is
+//         the solar constant (1361 W/m2, Kopp & Lean 2011) over the squared Sun-Earth distance.
 // [ERBS]  Erbs, Klein & Duffie, "Estimation of the diffuse radiation fraction for hourly, daily
 //         and monthly-average global radiation", Solar Energy 28(4), 1982: diffuse fraction
 //         from the clearness index kt.
@@ -46,18 +46,30 @@ export interface SunPosition {
   eotMin: number;
 }
 
-/** [NOAA] fractional-year angle, declination (rad) and equation of time (min) for UTC time t. */
-function spencer(t: number): { decl: number; eot: number; gamma: number } {
-  const d = new Date(t);
-  const y = d.getUTCFullYear();
-  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  const doy = Math.floor((t - Date.UTC(y, 0, 1)) / DAY_MS) + 1;
-  const hour = d.getUTCHours() + d.getUTCMinutes() / 60 + d.getUTCSeconds() / 3600;
-  const g = ((2 * Math.PI) / (leap ? 366 : 365)) * (doy - 1 + (hour - 12) / 24);
-  const eot = 229.18 * (0.000075 + 0.001868 * Math.cos(g) - 0.032077 * Math.sin(g) - 0.014615 * Math.cos(2 * g) - 0.040849 * Math.sin(2 * g));
-  const decl =
-    0.006918 - 0.399912 * Math.cos(g) + 0.070257 * Math.sin(g) - 0.006758 * Math.cos(2 * g) + 0.000907 * Math.sin(2 * g) - 0.002697 * Math.cos(3 * g) + 0.00148 * Math.sin(3 * g);
-  return { decl, eot, gamma: g };
+/**
+ * [NOAA] declination (rad), equation of time (min) and Sun-Earth distance (AU) at UTC time t,
+ * from the NOAA Solar Calculator's formulas (Meeus, "Astronomical Algorithms", ch. 25, low
+ * accuracy: ~0.01 deg, a few seconds of time). Spencer's (1971) day-of-year series would be
+ * simpler but drifts by up to 0.3 deg around the equinoxes of leap years.
+ */
+function solar(t: number): { decl: number; eot: number; au: number } {
+  const T = (t / DAY_MS + 2440587.5 - 2451545) / 36525;
+  const L0 = (280.46646 + T * (36000.76983 + 0.0003032 * T)) % 360;
+  const M = (357.52911 + T * (35999.05029 - 0.0001537 * T)) * RAD;
+  const e = 0.016708634 - T * (0.000042037 + 0.0000001267 * T);
+  const C = Math.sin(M) * (1.914602 - T * (0.004817 + 0.000014 * T)) + Math.sin(2 * M) * (0.019993 - 0.000101 * T) + Math.sin(3 * M) * 0.000289;
+  const omega = (125.04 - 1934.136 * T) * RAD;
+  const lambda = (L0 + C - 0.00569 - 0.00478 * Math.sin(omega)) * RAD;
+  const eps0 = 23 + (26 + (21.448 - T * (46.815 + T * (0.00059 - T * 0.001813))) / 60) / 60;
+  const eps = (eps0 + 0.00256 * Math.cos(omega)) * RAD;
+  const decl = Math.asin(Math.sin(eps) * Math.sin(lambda));
+  const y = Math.tan(eps / 2) * Math.tan(eps / 2);
+  const l = L0 * RAD;
+  const eot =
+    (4 / RAD) *
+    (y * Math.sin(2 * l) - 2 * e * Math.sin(M) + 4 * e * y * Math.sin(M) * Math.cos(2 * l) - 0.5 * y * y * Math.sin(4 * l) - 1.25 * e * e * Math.sin(2 * M));
+  const au = (1.000001018 * (1 - e * e)) / (1 + e * Math.cos(M + C * RAD));
+  return { decl, eot, au };
 }
 
 function position(minutesUtc: number, decl: number, eot: number, lat: number, lon: number): { cosZ: number; az: number } {
@@ -73,7 +85,7 @@ function position(minutesUtc: number, decl: number, eot: number, lat: number, lo
 
 /** Position of the sun at UTC time t seen from (lat, lon) in degrees (east positive). */
 export function sunPosition(t: number, lat: number, lon: number): SunPosition {
-  const { decl, eot } = spencer(t);
+  const { decl, eot } = solar(t);
   const p = position((((t % DAY_MS) + DAY_MS) % DAY_MS) / 60000, decl, eot, lat, lon);
   return { cosZ: p.cosZ, elevationDeg: 90 - Math.acos(clamp(p.cosZ, -1, 1)) / RAD, azimuthDeg: p.az, decl, eotMin: eot };
 }
@@ -92,8 +104,8 @@ export interface SunSteps {
  */
 export function sunSteps(start: number, n: number, stepMs: number, lat: number, lon: number): SunSteps {
   const end = start + n * stepMs;
-  const a = spencer(start);
-  const b = spencer(end);
+  const a = solar(start);
+  const b = solar(end);
   const cosZ = new Float64Array(n);
   const azimuthDeg = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -109,7 +121,7 @@ export function sunSteps(start: number, n: number, stepMs: number, lat: number, 
 /** [NOAA] solar noon, sunrise and sunset (UTC ms) of the UTC day containing t; NaN rise/set in polar day or night. */
 export function sunTimes(t: number, lat: number, lon: number): { noon: number; rise: number; set: number } {
   const day0 = Math.floor(t / DAY_MS) * DAY_MS;
-  const { decl, eot } = spencer(day0 + DAY_MS / 2);
+  const { decl, eot } = solar(day0 + DAY_MS / 2);
   const noon = day0 + (720 - 4 * lon - eot) * 60000;
   const phi = lat * RAD;
   const c = Math.cos(SUN.RISE_ZENITH_DEG * RAD) / (Math.cos(phi) * Math.cos(decl)) - Math.tan(phi) * Math.tan(decl);
@@ -118,10 +130,10 @@ export function sunTimes(t: number, lat: number, lon: number): { noon: number; r
   return { noon, rise: noon - 4 * ha * 60000, set: noon + 4 * ha * 60000 };
 }
 
-/** [DB] eq. 1.4.1a with the 1361 W/m2 constant: extraterrestrial normal irradiance at UTC time t. */
+/** Extraterrestrial normal irradiance at UTC time t: the solar constant over the squared Sun-Earth distance. */
 export function extraterrestrial(t: number): number {
-  const { gamma } = spencer(t);
-  return SUN.SOLAR_CONSTANT * (1 + 0.033 * Math.cos(gamma));
+  const r = solar(t).au;
+  return SUN.SOLAR_CONSTANT / (r * r);
 }
 
 /** [HAU] clear-sky global horizontal irradiance, W/m2, for cos(zenith). */
