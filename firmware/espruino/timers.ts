@@ -2,7 +2,7 @@
 // behaviours that would break core silently:
 // - timer ids are reused: a new timer gets the last live id + 1 (jsiTimerAdd ->
 //   jsvArrayAddToEnd), so once a timer has fired its id can belong to the next one, and a late
-//   clearTimeout(oldId) cancels an unrelated timer (pinned by test/device/timers.test.ts on the
+//   clearTimeout(oldId) cancels an unrelated timer (pinned by test/device/platform-espruino.test.ts on the
 //   real interpreter). Handles here remember whether their timer is still pending;
 // - clearTimeout(undefined) throws and clearTimeout() clears EVERY timer: clearing an absent
 //   handle is a no-op here, as core expects.
