@@ -71,9 +71,6 @@ export const APP_GLOBALS = ['require', 'process', 'global', 'globalThis', 'setTi
   'E', 'print', 'getTime', 'setTime', 'peek32', 'setWatch', 'clearWatch', 'digitalWrite', 'digitalRead', 'pinMode', 'OneWire',
   'Serial1', 'Serial2', 'Serial3', 'I2C1', 'I2C2', 'console'];
 
-/** terser compress options of the app on top of the core's (see buildApp). */
-export const APP_COMPRESS = {};
-
 /** Board fields the device does not need (bibliography, prose): left out of app.js. */
 const BOARD_OMIT = ['$schema', 'sources', 'notes'];
 
@@ -651,8 +648,9 @@ export async function loadBoard(name, data) {
  * (firmware/espruino/tsconfig.json), rollup (global DepinApp), terser and the passes, checked
  * with the platform's globals allowed, ending in DepinApp.start(<board>).
  * @param {{ board: string, boardData?: object, entry?: string, out?: string, minify?: boolean, tsconfig?: string,
- *   components?: string[], log?: (s: string) => void }} opts
+ *   components?: string[], compress?: object, log?: (s: string) => void }} opts
  *   components: source types to carry instead of every one (firmware/espruino/components.ts).
+ *   compress: extra terser compress options (experiments; the default is the core's).
  */
 export async function buildApp(opts) {
   const t0 = performance.now();
@@ -679,7 +677,7 @@ export async function buildApp(opts) {
   const bundled = await bundle(emitted, es5Dir, log, entryJs, BUILD.appGlobalName, footer, replace);
   const { fin } = await finishBundle({
     bundled, minify: opts.minify !== false, emitted, maps, outFile: out, rejectedName: 'app.rejected.js', allowGlobals: APP_GLOBALS,
-    compress: opts.compress ?? APP_COMPRESS,
+    compress: opts.compress,
   });
   const sizes = { bundle: Buffer.byteLength(bundled), minified: Buffer.byteLength(fin.code), gzip: gzipSync(fin.code, { level: 9 }).length };
   log(relative(ROOT, out) + ': ' + emitted.size + ' modules, ' + sizes.minified + ' B');
