@@ -26,6 +26,8 @@ export const PROFILE_DEFAULTS = {
   /** Utrecht, NL: a mid-latitude site with the seasons the defaults were tuned for. */
   lat: 52.09,
   lon: 5.12,
+  /** CET (no daylight saving) for the default site; other longitudes default to round(lon / 15). */
+  tzH: 1,
   /** 2024-01-01T00:00Z: the reference time of running totals. */
   epoch: 1704067200000,
 } as const;
@@ -41,7 +43,7 @@ export interface ProfilesOptions {
   /** Latitude and longitude, degrees (east positive). */
   lat?: number;
   lon?: number;
-  /** UTC offset of local clock time, hours (default round(lon / 15)); no daylight saving. */
+  /** UTC offset of local clock time, hours (default round(lon / 15), or 1 at the default site); no daylight saving. */
   tzH?: number;
   altitudeM?: number;
   /** Annual mean temperature and half its annual range, Cel (default from the latitude). */
@@ -103,7 +105,7 @@ export function createProfiles(o: ProfilesOptions): Profiles {
   if (typeof region !== 'string' || region.length === 0) throw err('E_TYPE', '"region" expected a non-empty string, got ' + JSON.stringify(region), TypeError);
   const lat = num('lat', o.lat ?? PROFILE_DEFAULTS.lat, -90, 90);
   const lon = num('lon', o.lon ?? PROFILE_DEFAULTS.lon, -180, 180);
-  const tzH = num('tzH', o.tzH ?? Math.round(lon / 15), -12, 14);
+  const tzH = num('tzH', o.tzH ?? (o.lon === undefined ? PROFILE_DEFAULTS.tzH : Math.round(lon / 15)), -12, 14);
   const epoch = num('epoch', o.epoch ?? PROFILE_DEFAULTS.epoch, -8.64e15, 8.64e15);
   const weather = weatherFor({ seed, region, lat, lon, tzH, altitudeM: o.altitudeM, tMeanC: o.tMeanC, tAmpC: o.tAmpC });
   // Device keys include the region: device 3 of two regions are two different households.
@@ -160,4 +162,4 @@ export type { Hotspot, HotspotOptions, HotspotNode, Uplink } from './hotspot.js'
 export { HOTSPOT } from './hotspot.js';
 export { SUN, sunPosition, sunSteps, sunTimes, clearSkyGhi, planeOfArray, extraterrestrial, erbsDiffuseFraction } from './sun.js';
 export { SERIES, DaySeries, Cumulative } from './series.js';
-export { DAY_MS, HOUR_MS, MIN_MS, localDay, localHour, dayStart, dayOfWeek, isWeekend, winterness, hash, u01, valueNoise } from './noise.js';
+export { DAY_MS, HOUR_MS, MIN_MS, localDay, localHour, dayStart, dayOfWeek, isWeekend, winterness, hash, strHash, u01, valueNoise } from './noise.js';
