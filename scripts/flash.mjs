@@ -147,7 +147,7 @@ function parseArgs(argv) {
     const a = argv[i];
     const val = () => {
       const v = argv[++i];
-      if (v === undefined || v === '') throw new FitError(a + ' expects a value', [], 'E_USAGE');
+      if (v === undefined) throw new FitError(a + ' expects a value', [], 'E_USAGE');
       return v;
     };
     if (a === '--board') o.board = val();
