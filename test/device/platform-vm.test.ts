@@ -292,3 +292,26 @@ test('config: unknown options named with a suggestion, missing broker, console l
   assert.equal(check({ v: 1, agent: { broker: { host: 'h', port: 1 } }, sources: [] }), '');
   d.powerOff();
 });
+
+test('boot: a bad config fails loudly (state and errors); console lock after a good one; no G table is survivable', async () => {
+  const bad = new FlashStorage();
+  bad.write('depin.cfg', new Uint8Array(Buffer.from(JSON.stringify({ v: 1, agent: { broker: { host: 'h', port: 1 } }, wifi: { ssid: 'x', pasword: 'y' } }))));
+  const d = bootEspruinoVm(code, { flash: bad, rngRegister: ESP32_RNG, seed: 3 });
+  const st = d.json<{ state: string; errors: string[] }>('{ state: DepinApp.app().state, errors: DepinApp.app().errors }');
+  assert.equal(st.state, 'failed');
+  assert.match(st.errors[0], /^config: invalid config:\n {2}wifi\.pasword: unknown option; did you mean "password"\?/);
+  d.powerOff();
+  const good = new FlashStorage();
+  const cfg = { v: 1, agent: { prefix: 'depin', broker: { host: '127.0.0.1', port: 9, reconnect: { minMs: 1000, maxMs: 2000, factor: 2 } }, operators: [],
+    batchMaxReadings: 4, batchMaxAgeMs: 60000, maxPendingReadings: 16, publishWindow: 2 }, sources: [], console: { lock: true, password: 'letmein' }, wifi: { ssid: 'ap' } };
+  good.write('depin.cfg', new Uint8Array(Buffer.from(JSON.stringify(cfg))));
+  const d2 = bootEspruinoVm(code, { flash: good, rngRegister: ESP32_RNG, seed: 4 });
+  try {
+    await until('running', () => d2.json('DepinApp.app().state') === 'running', 10000);
+    assert.deepEqual(d2.console, { password: 'letmein', locked: true });
+    assert.ok(good.read('key'), 'the key was made');
+    assert.equal(d2.json('DepinApp.app().accel.gtable'), 'none', 'no G table provisioned: built in RAM at the first signature');
+  } finally {
+    d2.powerOff();
+  }
+});
