@@ -91,8 +91,10 @@ function realTime(): TimeBase {
  * nothing is closed: the broker sees a link that went silent (its keep-alive or the next boot's
  * session takeover ends it), not a DISCONNECT or a FIN.
  */
-function powerDomain(base: Timers, onThrow: (e: unknown) => void) {
+function powerDomain(base: Timers, trackPending: boolean, onThrow: (e: unknown) => void) {
   let on = true;
+  // Real timers are cleared at power off (a pending Node timer would keep the old agent alive
+  // and the process running); virtual ones simply find the power off when they come due.
   const pending = new Set<unknown>();
   // Node would crash on an exception out of a callback; Espruino prints it and keeps running.
   const guard = <A extends unknown[]>(fn: ((...a: A) => void) | undefined) =>
@@ -105,18 +107,24 @@ function powerDomain(base: Timers, onThrow: (e: unknown) => void) {
         onThrow(e);
       }
     });
+  // One closure per timer: the agent sets several per device and second of simulated time.
   const timers: Timers = {
     setTimeout(fn, ms) {
       const h = base.setTimeout(() => {
-        pending.delete(h);
-        (guard(fn) as () => void)();
+        if (trackPending) pending.delete(h);
+        if (!on) return;
+        try {
+          fn();
+        } catch (e) {
+          onThrow(e);
+        }
       }, ms);
-      pending.add(h);
+      if (trackPending) pending.add(h);
       return h;
     },
     clearTimeout(h) {
       base.clearTimeout(h);
-      pending.delete(h);
+      if (trackPending) pending.delete(h);
     },
   };
   const socket = (factory: SocketFactory): SocketFactory =>
@@ -205,7 +213,7 @@ export class SimDevice {
     if (this.power?.isOn()) this.powerCut();
     this.storage.reboot();
     const log = o.log ?? quietLog('warn', this.spec.label + ' ');
-    const dom = powerDomain(this.time.timers, (e) => {
+    const dom = powerDomain(this.time.timers, this.time.kind === 'real', (e) => {
       if (isPowerCut(e)) return; // the domain is already off (see storage below)
       this.uncaught.push(e as Error);
       log('error', 'uncaught in a callback: ' + ((e as Error).stack ?? e));

@@ -25,6 +25,11 @@
 //    Consequence: real latency added by a link proxy holds virtual time (it must stay below
 //    ioGraceMs; the scenario runner raises the grace to 4x the largest latency); it costs real
 //    time and exercises real socket timing, but it is zero in virtual time.
+//    Slack (`ioSlackMs`, default 0): the clock may run ahead of a request in flight by at most
+//    ioSlackMs virtual ms, so requests of devices that act a few virtual ms apart overlap in real
+//    time instead of queueing one round trip each. An answer then arrives at most ioSlackMs
+//    late in virtual time: a network latency of 0..ioSlackMs. It must stay below every ping and
+//    connect timeout of the fleet (the runner checks), or a slow answer could time out.
 // 4. The broker measures ITS keep-alive in real time. A device pings after keepAlive VIRTUAL
 //    seconds of silence, which is sooner in real time as long as virtual time runs at least as
 //    fast as real time (it does whenever the clock jumps). Only a saturated CPU can make virtual
@@ -50,6 +55,8 @@ import { err } from '../../firmware/core/util/errors.js';
 export const VIRTUAL_TIME_DEFAULTS = {
   /** Real ms a request may stay unanswered before it stops holding virtual time (rule 3). */
   ioGraceMs: 500,
+  /** Virtual ms the clock may run ahead of a request in flight (rule 3, slack). */
+  ioSlackMs: 0,
   /** Longest stretch of real time the scheduler runs timers without yielding to the event loop. */
   yieldEveryMs: 5,
   /** Longest real wait between checks of what holds time (an I/O event usually ends it sooner). */
@@ -104,7 +111,8 @@ export interface TimeStats {
   timersRun: number;
   /** Moves of the virtual clock. */
   advances: number;
-  /** Real ms spent waiting for I/O in flight (rule 3) and for holds (rule 5). */
+  /** Waits for I/O in flight or holds, and the real ms they took (rules 3 and 5). */
+  waits: number;
   ioWaitMs: number;
   holdWaitMs: number;
   /** Requests that stopped holding time after ioGraceMs real ms without an answer. */
@@ -185,6 +193,7 @@ export function createRealTime(): TimeBase {
       timersRun,
       advances: 0,
       ioWaitMs: 0,
+      waits: 0,
       holdWaitMs: 0,
       stalls: 0,
       holdTimeouts: 0,
@@ -310,6 +319,8 @@ interface Tracked {
   outstanding: number;
   /** Real time (performance.now) since this socket last made progress while holding. */
   since: number;
+  /** Virtual time of the same moment (slack is counted from it). */
+  vSince: number;
   link: LinkState | undefined;
   /** `since` of the stretch already counted as a stall. */
   stallCounted: number;
@@ -320,6 +331,7 @@ interface Tracked {
 export interface VirtualTimeOptions {
   startMs?: number;
   ioGraceMs?: number;
+  ioSlackMs?: number;
   yieldEveryMs?: number;
   pollMs?: number;
   /** Called with exceptions out of timers (default: kept in `errors`, printed to stderr). */
@@ -331,6 +343,7 @@ export class VirtualTime implements TimeBase {
   readonly timers: Timers;
   readonly errors: Error[] = [];
   readonly ioGraceMs: number;
+  readonly ioSlackMs: number;
   private t: number;
   private readonly t0: number;
   private readonly p0 = performance.now();
@@ -348,12 +361,14 @@ export class VirtualTime implements TimeBase {
   private running = false;
   private stopped = false;
   private lastYield = performance.now();
-  private st = { timersRun: 0, advances: 0, ioWaitMs: 0, holdWaitMs: 0, stalls: 0, holdTimeouts: 0 };
+  private sinceCheck = 0;
+  private st = { timersRun: 0, advances: 0, waits: 0, ioWaitMs: 0, holdWaitMs: 0, stalls: 0, holdTimeouts: 0 };
 
   constructor(o: VirtualTimeOptions = {}) {
     const D = VIRTUAL_TIME_DEFAULTS;
     this.t = this.t0 = num('startMs', o.startMs ?? D.startMs, 0, 8.64e15);
     this.ioGraceMs = num('ioGraceMs', o.ioGraceMs ?? D.ioGraceMs, 1, 3600000);
+    this.ioSlackMs = num('ioSlackMs', o.ioSlackMs ?? D.ioSlackMs, 0, 3600000);
     this.yieldEveryMs = num('yieldEveryMs', o.yieldEveryMs ?? D.yieldEveryMs, 0, 60000);
     this.pollMs = num('pollMs', o.pollMs ?? D.pollMs, 1, 60000);
     this.onError =
@@ -403,7 +418,7 @@ export class VirtualTime implements TimeBase {
       else self.holding.delete(k);
     };
     const socket: SocketFactory = (o) => {
-      const k: Tracked = { connecting: true, outstanding: 0, since: performance.now(), link, stallCounted: -1, out: new MqttFramer(), in: new MqttFramer() };
+      const k: Tracked = { connecting: true, outstanding: 0, since: performance.now(), vSince: self.t, link, stallCounted: -1, out: new MqttFramer(), in: new MqttFramer() };
       self.tracked.add(k);
       mine.add(k);
       update(k);
@@ -412,6 +427,7 @@ export class VirtualTime implements TimeBase {
         onConnect() {
           k.connecting = false;
           k.since = performance.now();
+          k.vSince = self.t;
           update(k);
           o.onConnect?.();
           self.wake();
@@ -437,6 +453,7 @@ export class VirtualTime implements TimeBase {
               if (type === MQTT_CONNACK || type === MQTT_PUBACK || type === MQTT_SUBACK || type === MQTT_UNSUBACK || type === MQTT_PINGRESP) {
                 if (k.outstanding > 0) k.outstanding--;
                 k.since = performance.now();
+                k.vSince = self.t;
               }
             });
             update(k);
@@ -450,7 +467,10 @@ export class VirtualTime implements TimeBase {
             const asks =
               type === MQTT_CONNECT || type === MQTT_SUBSCRIBE || type === MQTT_UNSUBSCRIBE || type === MQTT_PINGREQ || (type === MQTT_PUBLISH && (flags & 6) !== 0);
             if (!asks) return;
-            if (k.outstanding === 0) k.since = performance.now();
+            if (k.outstanding === 0) {
+              k.since = performance.now();
+              k.vSince = self.t;
+            }
             k.outstanding++;
           });
           update(k);
@@ -517,16 +537,21 @@ export class VirtualTime implements TimeBase {
         if (e && e.at <= this.t) {
           this.heap.pop();
           this.runTimer(e);
-          if (performance.now() - this.lastYield >= this.yieldEveryMs) await this.yieldTurn();
+          if ((++this.sinceCheck & 63) === 0 && performance.now() - this.lastYield >= this.yieldEveryMs) await this.yieldTurn();
           continue;
         }
         if (this.t >= end) return;
         // Nothing is due now: let the I/O of this instant finish before the clock moves.
-        await this.settle();
+        const next = e && e.at < end ? e.at : end;
+        // Fast path (most moves of a big fleet): nothing in flight, nothing held.
+        if (this.holding.size || this.holds || (this.preds.size && this.anyPred())) await this.settle(next);
+        else if ((++this.sinceCheck & 63) === 0 && performance.now() - this.lastYield >= this.yieldEveryMs) await this.yieldTurn();
         if (this.stopped) return;
         const n = this.heap.peek();
         if (n && n.at <= this.t) continue;
-        this.t = n && n.at < end ? n.at : end;
+        const to = n && n.at < end ? n.at : end;
+        // Within the slack of a request still in flight, the clock moves no further than that.
+        this.t = Math.min(to, this.limit());
         this.st.advances++;
       }
     } finally {
@@ -564,12 +589,31 @@ export class VirtualTime implements TimeBase {
     );
   }
 
-  /** Real ms until what holds time now stops holding it; 0 when nothing holds. */
-  private blocked(): { io: number; hold: number } {
+  /** How far the clock may move now: the slack of the oldest request still holding it. */
+  private limit(): number {
+    if (!this.ioSlackMs || !this.holding.size) return Infinity;
+    const now = performance.now();
+    let lim = Infinity;
+    for (const k of this.holding) {
+      if (k.link && k.link.stalled()) continue;
+      if (k.since + this.ioGraceMs - now <= 0) continue;
+      lim = Math.min(lim, k.vSince + this.ioSlackMs);
+    }
+    return Math.max(lim, this.t);
+  }
+
+  private anyPred(): boolean {
+    for (const h of this.preds) if (h.pred() || h.since) return true;
+    return false;
+  }
+
+  /** Real ms until what holds the move to `target` stops holding it; 0 when nothing holds. */
+  private blocked(target: number): { io: number; hold: number } {
     const now = performance.now();
     let io = 0;
     for (const k of this.holding) {
       if (k.link && k.link.stalled()) continue;
+      if (k.vSince + this.ioSlackMs >= target && this.ioSlackMs > 0) continue;
       const left = k.since + this.ioGraceMs - now;
       if (left > 0) {
         if (left > io) io = left;
@@ -597,13 +641,14 @@ export class VirtualTime implements TimeBase {
     return { io, hold };
   }
 
-  private async settle(): Promise<void> {
-    let b = this.blocked();
+  private async settle(target: number): Promise<void> {
+    let b = this.blocked(target);
     const mustYield = performance.now() - this.lastYield >= this.yieldEveryMs;
     if (!b.io && !b.hold) {
       if (mustYield) await this.yieldTurn();
       return;
     }
+    this.st.waits++;
     for (;;) {
       const t0 = performance.now();
       const wait = Math.max(1, Math.min(this.pollMs, b.io || this.pollMs, b.hold || this.pollMs));
@@ -623,7 +668,7 @@ export class VirtualTime implements TimeBase {
       if (b.io) this.st.ioWaitMs += dt;
       else this.st.holdWaitMs += dt;
       if (this.stopped) return;
-      b = this.blocked();
+      b = this.blocked(target);
       if (!b.io && !b.hold) return;
     }
   }

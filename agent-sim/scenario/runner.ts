@@ -74,7 +74,7 @@ export interface ScenarioReport {
   skipped?: string;
   devices: number;
   totalDevices: number;
-  time: { kind: 'virtual' | 'real'; simulatedMs: number; realMs: number; speedup: number; timersRun: number; ioWaitMs: number; stalls: number; holdTimeouts: number };
+  time: { kind: 'virtual' | 'real'; simulatedMs: number; realMs: number; speedup: number; timersRun: number; waits: number; ioWaitMs: number; stalls: number; holdTimeouts: number };
   readings: ReadingCounts;
   batches: BatchCounts;
   verifier: { received: number; accepted: number; duplicates: number; rejected: Record<string, number>; gapsUnexplained: number; gapsExplained: number; gapsFilledLate: number; linksVerified: number };
@@ -148,7 +148,7 @@ function skippedReport(sc: Scenario, why: string, o: RunOptions): ScenarioReport
     skipped: why,
     devices: 0,
     totalDevices: sc.devices,
-    time: { kind: sc.time, simulatedMs: 0, realMs: 0, speedup: 0, timersRun: 0, ioWaitMs: 0, stalls: 0, holdTimeouts: 0 },
+    time: { kind: sc.time, simulatedMs: 0, realMs: 0, speedup: 0, timersRun: 0, waits: 0, ioWaitMs: 0, stalls: 0, holdTimeouts: 0 },
     readings: zeroR,
     batches: zeroB,
     verifier: { received: 0, accepted: 0, duplicates: 0, rejected: {}, gapsUnexplained: 0, gapsExplained: 0, gapsFilledLate: 0, linksVerified: 0 },
@@ -232,7 +232,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
     const ioGraceMs = Math.max(sc.ioGraceMs ?? RUNNER_DEFAULTS.ioGraceMs, needGrace);
     const time: TimeBase =
       sc.time === 'virtual'
-        ? new VirtualTime({ startMs: sc.start, ioGraceMs, onError: (e) => timeline.push('timer error: ' + (e.stack ?? e.message)) })
+        ? new VirtualTime({ startMs: sc.start, ioGraceMs, ioSlackMs: sc.ioSlackMs, onError: (e) => timeline.push('timer error: ' + (e.stack ?? e.message)) })
         : createRealTime();
     const startMs = time.now();
     const endMs = startMs + sc.duration;
@@ -608,7 +608,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
       ok: exps.every((e) => e.ok),
       devices: devices.length,
       totalDevices: sc.devices,
-      time: { kind: sc.time, simulatedMs: simulated, realMs, speedup: simulated / realMs, timersRun: ts.timersRun, ioWaitMs: Math.round(ts.ioWaitMs), stalls: ts.stalls, holdTimeouts: ts.holdTimeouts },
+      time: { kind: sc.time, simulatedMs: simulated, realMs, speedup: simulated / realMs, timersRun: ts.timersRun, waits: ts.waits, ioWaitMs: Math.round(ts.ioWaitMs), stalls: ts.stalls, holdTimeouts: ts.holdTimeouts },
       readings: acc.readings,
       batches: acc.batches,
       verifier: {
@@ -644,7 +644,7 @@ export function formatReport(r: ScenarioReport): string {
   if (r.description) L.push('  ' + r.description);
   L.push(
     `  ${r.devices} devices, ${r.time.kind} time ${formatDuration(Math.round(r.time.simulatedMs))} in ${(r.time.realMs / 1000).toFixed(1)} s real` +
-      (r.time.kind === 'virtual' ? ` (x${Math.round(r.time.speedup)}; ${r.time.timersRun} timers, I/O wait ${(r.time.ioWaitMs / 1000).toFixed(1)} s, ${r.time.stalls} stalls)` : '') +
+      (r.time.kind === 'virtual' ? ` (x${Math.round(r.time.speedup)}; ${r.time.timersRun} timers, ${r.time.waits} waits for I/O ${(r.time.ioWaitMs / 1000).toFixed(1)} s, ${r.time.stalls} stalls)` : '') +
       `, peak RSS ${r.peakRssMb} MB`,
   );
   L.push('  expectations:');

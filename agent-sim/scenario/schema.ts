@@ -103,6 +103,7 @@ export const SCENARIO_SCHEMA: Field = {
     drain: { t: 'duration', min: 0, max: 7 * DAY, def: 3_600_000, doc: 'time allowed to empty the outboxes after sampling stops' },
     drainRealS: { t: 'num', min: 1, max: 86400, def: 120, doc: 'real-time cap on the drain' },
     ioGraceMs: { t: 'int', min: 1, max: 3_600_000, doc: 'virtual time: real ms a request may hold the clock' },
+    ioSlackMs: { t: 'int', min: 0, max: 3_600_000, def: 0, doc: 'virtual time: virtual ms the clock may run ahead of a request in flight' },
     prefix: { t: 'string', pattern: /^[A-Za-z0-9_\-/]+$/, rule: 'topic levels of A-Z a-z 0-9 _ - separated by /', def: 'depin' },
     broker: {
       t: 'object',
@@ -187,6 +188,7 @@ export interface Scenario {
   drain: number;
   drainRealS: number;
   ioGraceMs?: number;
+  ioSlackMs: number;
   prefix: string;
   broker: { kind: 'aedes' | 'mosquitto'; persistence: boolean };
   profiles: Record<string, Profile>;
@@ -281,6 +283,12 @@ export function validateScenario(obj: unknown, file?: string): Scenario {
     faults.push(spec);
   });
   if (s.time === 'real' && s.start !== undefined) errors.push('scenario.start: only for virtual time (real time starts now)');
+  // An answer may come ioSlackMs late in virtual time: no timeout of the fleet may be that short.
+  if (s.ioSlackMs)
+    fleet.forEach((g, i) => {
+      const t = Math.min(g.pingTimeout, g.connectTimeout);
+      if (s.ioSlackMs >= t) errors.push('scenario.ioSlackMs: ' + s.ioSlackMs + ' ms must stay below the ping and connect timeouts of fleet[' + i + '] (' + t + ' ms)');
+    });
   if (errors.length) throw new ScenarioError(errors, file);
   return {
     name: s.name,
@@ -292,6 +300,7 @@ export function validateScenario(obj: unknown, file?: string): Scenario {
     drain: s.drain,
     drainRealS: s.drainRealS,
     ioGraceMs: s.ioGraceMs,
+    ioSlackMs: s.ioSlackMs,
     prefix: s.prefix,
     broker: s.broker ?? { kind: 'aedes', persistence: true },
     profiles,

@@ -45,7 +45,12 @@ test('runUntil stops at its target and resumes; a timer due exactly at the targe
   assert.equal(vt.now(), 20);
   await vt.runUntil(100);
   assert.deepEqual(seen, [10, 20, 30]);
-  await assert.rejects(Promise.all([vt.runUntil(200), vt.runUntil(300)]), /already running/);
+  // A second driver while the first waits (here for a held promise) is refused.
+  vt.hold(new Promise((r) => setTimeout(r, 20)));
+  const first = vt.runUntil(200);
+  await assert.rejects(vt.runUntil(300), /already running/);
+  await first;
+  assert.equal(vt.now(), 200);
 });
 
 test('a timer that throws is counted and reported; the others still run', async () => {
@@ -128,6 +133,21 @@ test('a request in flight holds the clock: its answer arrives at the same virtua
   assert.ok(performance.now() - r0 >= 75, 'the clock waited for the real answer');
   assert.ok(vt.stats().ioWaitMs >= 70);
   assert.equal(vt.stats().stalls, 0);
+});
+
+test('slack: the clock runs ahead of a request by at most ioSlackMs; beyond, it waits for the answer', async () => {
+  const vt = new VirtualTime({ startMs: 0, ioGraceMs: 2000, ioSlackMs: 500 });
+  const b = fakeBroker(80);
+  const { log } = await requestAt(vt, b.factory, [0x32, 2, 0, 1]);
+  vt.timers.setTimeout(() => log.push('beyond@' + vt.now()), 3000);
+  await vt.runUntil(5000);
+  // 1001 is inside the slack: it runs while the PUBACK is on its way; the answer then arrives at
+  // the latest at 1500 (1000 + slack), never after 'beyond' at 3000.
+  assert.deepEqual(log.slice(0, 3), ['connect@0', 'send@1000', 'later@1001']);
+  const answer = log.find((l) => l.startsWith('answer'))!;
+  const at = Number(answer.split('@')[1]);
+  assert.ok(at >= 1001 && at <= 1500, 'answer within the slack: ' + answer);
+  assert.equal(log[log.length - 1], 'beyond@3000');
 });
 
 test('a QoS 0 publish expects nothing and holds nothing', async () => {
