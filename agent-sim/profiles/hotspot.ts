@@ -58,6 +58,8 @@ export const HOTSPOT = {
   CHANNELS_MHZ: [868.1, 868.3, 868.5, 867.1, 867.3, 867.5, 867.7, 867.9],
   /** Counters at the epoch: rxok drawn below this. */
   START_MAX: 100_000,
+  /** lastUplink looks back this many hours (a gateway silent that long has no "last uplink"). */
+  LAST_UPLINK_LOOKBACK_H: 48,
 } as const;
 
 export interface HotspotNode {
@@ -93,7 +95,7 @@ export interface Hotspot {
   counters(t: number): { rxok: number; rxnb: number; txnb: number };
   /** Uplinks received with a valid CRC in (from, to], in time order. */
   uplinks(from: number, to: number): Uplink[];
-  /** The last uplink at or before t (looks back up to 48 h). */
+  /** The last uplink at or before t (looks back LAST_UPLINK_LOOKBACK_H hours). */
   lastUplink(t: number): Uplink | undefined;
 }
 
@@ -104,8 +106,7 @@ export interface HotspotContext {
   epoch: number;
 }
 
-const KINDS = ['ok', 'bad', 'down'] as const;
-type CountKind = (typeof KINDS)[number];
+type CountKind = 'ok' | 'bad' | 'down';
 
 export function createHotspot(c: HotspotContext, o: HotspotOptions = {}): Hotspot {
   const H = HOTSPOT;
@@ -227,7 +228,7 @@ export function createHotspot(c: HotspotContext, o: HotspotOptions = {}): Hotspo
   }
 
   function lastUplink(t: number): Uplink | undefined {
-    for (let h = Math.floor(t / HOUR_MS), k = 0; k < 48; k++, h--) {
+    for (let h = Math.floor(t / HOUR_MS), k = 0; k < H.LAST_UPLINK_LOOKBACK_H; k++, h--) {
       const n = count('ok', h);
       let best = -1;
       let bestAt = -Infinity;

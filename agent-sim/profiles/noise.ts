@@ -87,16 +87,25 @@ export function valueNoise(key: number, x: number): number {
   return a + (b - a) * s;
 }
 
-/** Poisson(lambda) from one uniform u in [0, 1): inverse CDF below 30, normal approximation above. */
+/** Below this mean, poisson() inverts the CDF; from it on, it uses the normal approximation. */
+export const POISSON_EXACT_BELOW = 30;
+
+/**
+ * Poisson(lambda) from a uniform u in [0, 1) and, for large means, a standard normal z. The
+ * inverse CDF stops where the sum no longer grows in float arithmetic (the terms shrink
+ * geometrically once k > lambda), so a u above the reachable sum (1 - 2^-53 can be) returns
+ * the largest count that still changes it instead of looping.
+ */
 export function poisson(lambda: number, u: number, z: number): number {
   if (!(lambda > 0)) return 0;
-  if (lambda >= 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * z));
+  if (lambda >= POISSON_EXACT_BELOW) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * z));
   let k = 0;
   let p = Math.exp(-lambda);
   let F = p;
-  while (u > F && k < 200) {
+  while (u > F) {
+    p *= lambda / (k + 1);
+    if (F + p === F) break;
     k++;
-    p *= lambda / k;
     F += p;
   }
   return k;

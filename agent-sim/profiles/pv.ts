@@ -18,7 +18,7 @@
 // minute; import is max(0, net), export max(0, -net), each integrated on its own register, so
 // import - export equals consumption - production over any interval (exactly per minute; the
 // sub-minute ripple is one shared factor of the net, which keeps the identity at every instant).
-import { MIN_MS, hash, valueNoise, clamp, dayStart, localDay } from './noise.js';
+import { MIN_MS, hash, valueNoise, clamp, dayStart } from './noise.js';
 import { DaySeries, Cumulative, SERIES } from './series.js';
 import { sunPosition, sunSteps, extraterrestrial, clearSkyGhi, planeOfArray, type PanelGeometry, type SunSteps } from './sun.js';
 import type { Weather } from './weather.js';
@@ -186,9 +186,4 @@ export function createNetMetering(household: Household, pv: Pv, epoch: number, k
     importWh: (t) => ci.at(t),
     exportWh: (t) => ce.at(t),
   };
-}
-
-/** The local day of t for a PV system (convenience for tests and peripherals). */
-export function pvDay(pv: Pv, t: number): number {
-  return localDay(t, pv.series.tzH);
 }

@@ -24,6 +24,8 @@ export const WEATHER = {
   RENEW: 0.4,
   /** Longest look-back for the last renewal (0.6^64 ~ 6e-15: never reached in practice). */
   LOOKBACK: 64,
+  /** Days whose regime and cloud level a Weather keeps (every minute of a day asks for them). */
+  DAYS_KEPT: 64,
   /** Regime probabilities [clear, mixed, overcast] in mid-summer and mid-winter (mid-latitude Europe-like). */
   PI_SUMMER: [0.2, 0.45, 0.35],
   PI_WINTER: [0.08, 0.3, 0.62],
@@ -144,7 +146,7 @@ export function createWeather(o: RegionOptions): Weather {
     const u = hash2(kState, d) / 4294967296;
     const r: Regime = u < p[0] ? 0 : u < p[0] + p[1] ? 1 : 2;
     const info = { r, level: W.CLOUD_LEVEL[r] + W.CLOUD_JITTER[r] * ((2 * hash2(kJit, D)) / 4294967296 - 1), wiggle: W.CLOUD_WIGGLE[r] };
-    if (days.size >= 64) days.delete(days.keys().next().value as number);
+    if (days.size >= W.DAYS_KEPT) days.delete(days.keys().next().value as number);
     days.set(D, info);
     return info;
   }
