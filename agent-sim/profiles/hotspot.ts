@@ -9,7 +9,7 @@
 // 125 kHz channel (-174 + 10 log10(125e3) + 6 dB noise figure = -117 dBm), capped where SX127x
 // packet SNR saturates. Nodes pick their spreading factor by ADR: the smallest SF whose
 // demodulation floor (Semtech SX1276 datasheet Table 13: -7.5 dB at SF7 ... -20 dB at SF12)
-// plus a 10 dB installation margin (the margin LoRaWAN network servers use by default) is
+// plus a 10 dB installation margin (ChirpStack's default for its ADR) is
 // below the node's mean SNR; a share of nodes has ADR off and a fixed SF.
 //
 // Traffic: most nodes report periodically (flat over the day); the rest follow human activity

@@ -4,8 +4,8 @@
 //   F(D) = (annual / YEAR) * [D + S(D) + W(D)] + A_N * mean * h(D) + A_W * mean * g(D)
 // where S is the integral of the seasonal cosine (winter days use more: lighting, heating
 // pumps; the amplitude follows the dynamisation factor of the German standard load profile H0,
-// about 1.24 in early January and 0.8 in July: VDEW, "Repräsentative VDEW-Lastprofile",
-// M-28/1999, and BDEW's application guide), W the running sum of per-weekday offsets that
+// about 1.24 in early January and 0.8 in July: VDEW, "Repräsentative VDEW-Lastprofile", 1999,
+// as applied in BDEW's guides), W the running sum of per-weekday offsets that
 // sum to zero over a week (weekends a little higher, as H0's Saturday/Sunday profiles), h a
 // smooth weekly noise and g a white daily noise. The running total to any time is then F at
 // its day plus the part of that day: no history is summed, virtual time can jump anywhere.
@@ -13,16 +13,16 @@
 // Day shape. A day's minutes are filled with a standby base, a fridge compressor cycle, the
 // occupants' activity (wake-up peak, midday presence, the evening peak H0 shows around 19-20 h,
 // later on weekends), lighting while awake and dark (sunset from the sun model, so winter
-// evenings are lit earlier), and appliance runs drawn per day (kettle, hob, microwave,
-// washing machine, dishwasher: typical powers and cycle lengths of EU appliances, e.g. the
-// Fraunhofer ISE / Stromspiegel figures). The soft part is scaled so the day's minutes sum to
+// evenings are lit earlier), and appliance runs drawn per day (kettle 2-3 kW for 2-4 min, a hob
+// element of 1.8 kW cycling, microwave 1 kW, a washing machine heating at 2 kW then tumbling, a
+// dishwasher heating twice: typical rated powers of EU appliances). The soft part is scaled so the day's minutes sum to
 // E(D) exactly; appliances keep their physical power unless the day is too small for them.
 import { DAY_MS, HOUR_MS, YEAR_DAYS, hash, u01, gauss, valueNoise, clamp, bump, dayStart, dayOfWeek, isWeekend, localDay, winterness } from './noise.js';
 import { DaySeries } from './series.js';
 import { sunTimes, sunPosition } from './sun.js';
 
 export const HOUSEHOLD = {
-  /** Median annual consumption, kWh (EU household ~3600 kWh, Eurostat 2021; DE 2-3 persons ~3000-3500). */
+  /** Median annual consumption, kWh (a 2-3 person household in DE/NL uses about 2500-4000 kWh). */
   ANNUAL_KWH_MEDIAN: 3300,
   /** Log-normal spread of the annual consumption across households, and its bounds. */
   ANNUAL_SPREAD: 0.3,

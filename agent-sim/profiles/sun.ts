@@ -8,7 +8,7 @@
 // [HAU]   Haurwitz (1945) clear-sky global horizontal irradiance, GHI = 1098 cosZ exp(-0.059/cosZ),
 //         as implemented and ranked among the best simple models in Reno, Hansen & Stein,
 //         "Global Horizontal Irradiance Clear Sky Models: Implementation and Analysis",
-//         Sandia report SAND2012-2389 (2012), §2.1.3.
+//         Sandia report SAND2012-2389 (2012).
 // [DB]    Duffie & Beckman, "Solar Engineering of Thermal Processes", §2.15 isotropic-sky tilted
 //         irradiance (Liu & Jordan 1963) with ground reflection. Extraterrestrial irradiance is
 //         the solar constant (1361 W/m2, Kopp & Lean 2011) over the squared Sun-Earth distance.
