@@ -1,5 +1,5 @@
-// The device's boot: Storage config -> native accelerators -> watchdog -> Wi-Fi -> hardware
-// entropy (radio on) -> E.srand -> SNTP -> sources -> Agent. scripts/build-firmware.mjs bundles
+// The device's boot: Storage config -> native accelerators -> Wi-Fi -> hardware entropy (radio
+// on) -> E.srand -> SNTP -> sources -> Agent -> watchdog. scripts/build-firmware.mjs bundles
 // this module with core into dist/<board>/app.js and appends `DepinApp.start(<board JSON>)`,
 // so the board file is embedded and the boot runs when the code is loaded (from Storage as
 // .bootcde on a flashed device: code in flash costs no JsVars).
@@ -60,6 +60,8 @@ export const BOOT_DEFAULTS = {
   sntpRetryS: 300,
   /** How often the LED follows the link state. */
   statusPollMs: 1000,
+  /** A boot that failed for a reason a restart may cure (radio, entropy, agent) reboots after this. */
+  rebootAfterFailureS: 60,
 };
 
 const LEVELS: { [l: string]: number } = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -159,7 +161,10 @@ export interface App {
   wifi?: WifiLink;
   entropy?: HardwareEntropy;
   clock: DeviceClock;
+  /** The platform's own timers (LED, Wi-Fi, SNTP, boot steps): they do not feed the watchdog. */
   timers: EspruinoTimers;
+  /** The agent's timers (host.timers): every callback kicks the watchdog. */
+  agentTimers: EspruinoTimers;
   led: StatusLed;
   dog?: Watchdog;
   io?: EspruinoIO;
@@ -249,7 +254,10 @@ export function start(board: Board): App {
   if (current) current.stop();
   const shims = installShims();
   let dog: Watchdog | undefined;
-  const timers = espruinoTimers(function () {
+  // Only the agent's own timers feed the watchdog (its age tick runs at least every second):
+  // the LED blinking or Wi-Fi retrying must not keep a wedged agent alive.
+  const timers = espruinoTimers();
+  const agentTimers = espruinoTimers(function () {
     if (dog) dog.kick();
   });
   const clock = espruinoClock();
@@ -263,6 +271,7 @@ export function start(board: Board): App {
     boot: {},
     clock: clock,
     timers: timers,
+    agentTimers: agentTimers,
     led: led,
     accel: { sha256: false, convolve: false, crc32: false, gtable: 'none' },
     shims: shims,
@@ -278,12 +287,17 @@ export function start(board: Board): App {
   const since = function (): number {
     return Math.round(clock.uptime() - t0);
   };
-  function fail(where: string, e: unknown): void {
+  /** A failed boot: error LED; a reboot later unless nothing would change (a bad config). */
+  function fail(where: string, e: unknown, reboot?: boolean): void {
     const msg = where + ': ' + ((e as Error).message || String(e));
     a.errors.push(msg);
     a.state = 'failed';
-    log('error', msg);
+    log('error', msg + (reboot === false ? '' : '; rebooting in ' + BOOT_DEFAULTS.rebootAfterFailureS + ' s'));
     led.set('error');
+    if (reboot === false || (e as { code?: string }).code === 'E_CONFIG') return;
+    timers.setTimeout(function () {
+      E.reboot();
+    }, BOOT_DEFAULTS.rebootAfterFailureS * 1000);
   }
 
   led.set('connecting');
@@ -291,7 +305,7 @@ export function start(board: Board): App {
   try {
     cfg = loadConfig(storage);
   } catch (e) {
-    fail('config', e);
+    fail('config', e, false);
     return a;
   }
   a.boot.config = since();
@@ -305,13 +319,6 @@ export function start(board: Board): App {
   if (c.log) log = makeLog(c.log);
   installAccel(a, storage, log);
   a.boot.accel = since();
-  try {
-    dog = watchdog(c.watchdogS === undefined ? WATCHDOG_DEFAULTS.timeoutS : c.watchdogS);
-    a.dog = dog;
-  } catch (e) {
-    fail('watchdog', e);
-    return a;
-  }
 
   // Wi-Fi: absent on the Linux build (the host's network is simply there).
   const W = wifiModule();
@@ -335,7 +342,7 @@ export function start(board: Board): App {
   }
   const wifi = a.wifi;
   const ent = a.entropy;
-  const io = espruinoIO({ clock: clock, timers: timers, log: log });
+  const io = espruinoIO({ clock: clock, timers: agentTimers, log: log });
   a.io = io;
   a.state = 'entropy';
   ent.collect(
@@ -412,13 +419,13 @@ export function start(board: Board): App {
     const sources = c.sources;
     const pins = analyzeDeviceConfig(board, { sources: sources });
     for (let i = 0; i < pins.warnings.length; i++) log('warn', pins.warnings[i]);
-    if (pins.errors.length) return fail('sources', err('E_CONFIG', 'pin/port problems:\n  ' + pins.errors.join('\n  ')));
+    if (pins.errors.length) return fail('sources', err('E_CONFIG', 'pin/port problems:\n  ' + pins.errors.join('\n  ')), false);
     const host: Host & { net?: DeviceNet } = {
       clock: clock,
-      timers: timers,
+      timers: agentTimers,
       entropy: ent,
       storage: storage,
-      socket: espruinoSocketFactory({ timers: timers, log: log }),
+      socket: espruinoSocketFactory({ timers: agentTimers, log: log }),
       log: log,
       accel: {},
       io: io,
@@ -440,6 +447,12 @@ export function start(board: Board): App {
       a.agent.start();
     } catch (e) {
       return fail('agent', e);
+    }
+    try {
+      dog = watchdog(c.watchdogS === undefined ? WATCHDOG_DEFAULTS.timeoutS : c.watchdogS);
+      a.dog = dog;
+    } catch (e) {
+      log('error', 'watchdog: ' + ((e as Error).message || e));
     }
     a.boot.agent = since();
     a.state = 'running';

@@ -3,10 +3,11 @@
 //   2 s, error = fast blink, confirm = double blink while the button waits for a second long
 //   press. Polarity comes from the board (roles.statusLed.activeLow); an addressable LED gets
 //   colours through require("neopixel").
-// - Watchdog: E.enableWatchdog(timeoutS, false) means "kick me yourself"; main.ts kicks from
-//   every host timer callback (timers.ts onFire), so the dog is fed while the agent's own timers
-//   run and bites when the loop wedges, not by a free-running interval that would keep a stuck
-//   device alive.
+// - Watchdog: E.enableWatchdog(timeoutS, false) means "kick me yourself"; main.ts enables it
+//   once the agent runs and kicks from every callback of the agent's timers (host.timers,
+//   timers.ts onFire), so the dog is fed while the agent's own loop runs (its age tick fires at
+//   least every second) and bites when that loop wedges. The LED, Wi-Fi and SNTP timers do not
+//   feed it: a free-running interval would keep a stuck device alive.
 // - Button: a press held for longPressMs erases the config (the device reboots unprovisioned,
 //   keeping its identity). A second long press within confirmWindowMs of the first erases the
 //   key too: the key IS the device identity (its address is registered with the verifier), so

@@ -293,7 +293,7 @@ test('config: unknown options named with a suggestion, missing broker, console l
   d.powerOff();
 });
 
-test('boot: a bad config fails loudly (state and errors); console lock after a good one; no G table is survivable', async () => {
+test('boot: a bad config fails loudly (state and errors); console lock after a good one; no G table is survivable; only the agent feeds the watchdog', async () => {
   const bad = new FlashStorage();
   bad.write('depin.cfg', new Uint8Array(Buffer.from(JSON.stringify({ v: 1, agent: { broker: { host: 'h', port: 1 } }, wifi: { ssid: 'x', pasword: 'y' } }))));
   const d = bootEspruinoVm(code, { flash: bad, rngRegister: ESP32_RNG, seed: 3 });
@@ -303,7 +303,7 @@ test('boot: a bad config fails loudly (state and errors); console lock after a g
   d.powerOff();
   const good = new FlashStorage();
   const cfg = { v: 1, agent: { prefix: 'depin', broker: { host: '127.0.0.1', port: 9, reconnect: { minMs: 1000, maxMs: 2000, factor: 2 } }, operators: [],
-    batchMaxReadings: 4, batchMaxAgeMs: 60000, maxPendingReadings: 16, publishWindow: 2 }, sources: [], console: { lock: true, password: 'letmein' }, wifi: { ssid: 'ap' } };
+    batchMaxReadings: 4, batchMaxAgeMs: 60000, maxPendingReadings: 16, publishWindow: 2 }, sources: [], console: { lock: true, password: 'letmein' }, wifi: { ssid: 'ap' }, watchdogS: 2 };
   good.write('depin.cfg', new Uint8Array(Buffer.from(JSON.stringify(cfg))));
   const d2 = bootEspruinoVm(code, { flash: good, rngRegister: ESP32_RNG, seed: 4 });
   try {
@@ -311,6 +311,11 @@ test('boot: a bad config fails loudly (state and errors); console lock after a g
     assert.deepEqual(d2.console, { password: 'letmein', locked: true });
     assert.ok(good.read('key'), 'the key was made');
     assert.equal(d2.json('DepinApp.app().accel.gtable'), 'none', 'no G table provisioned: built in RAM at the first signature');
+    // The agent's loop feeds the watchdog; stop it and the LED and Wi-Fi timers alone do not.
+    await sleep(2500);
+    assert.equal(d2.watchdog.fired, false);
+    d2.eval('DepinApp.app().agent.stop()');
+    await until('watchdog reset', () => d2.watchdog.fired, 5000);
   } finally {
     d2.powerOff();
   }
