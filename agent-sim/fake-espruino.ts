@@ -14,6 +14,9 @@
 //   reset()     after the line: a fresh interpreter without running .bootcde, then the banner
 //   load([f])   after the line: a fresh interpreter that runs .bootcde (or f) from Storage
 //   E.reboot()  a power-on: .bootcde runs; so does the watchdog biting, via the emulation
+//   watchdog    survives reset() and load() in its mode (JSIS_WATCHDOG_AUTO is in
+//               JSIS_SOFTINIT_MASK): a "kick it yourself" watchdog left behind by an app bites
+//               after reset() unless something switches it to automatic kicking
 //   async output (timers) removes the prompt ("\r\x1b[J"), prints, and shows it again
 //   errors      "Uncaught <Name>: <message>"
 //   process.env answered like an ESP32 2v29 build of the board (BOARD, VERSION, MODULES, STORAGE)
@@ -276,6 +279,8 @@ export async function startFakeEspruino(o: FakeEspruinoOptions = {}): Promise<Fa
   let lastWasCR = false;
   let todo: Todo | undefined;
   let outLine = '';
+  let executing = false; // a console line or boot code is running
+  let returnQueued = false;
 
   const write = (s: string) => {
     const crlf = s.replace(/\r?\n/g, '\r\n');
@@ -310,12 +315,16 @@ export async function startFakeEspruino(o: FakeEspruinoOptions = {}): Promise<Fa
   // ---- the device ----
   let dev: EmuDevice;
   let tearingDown = false;
+  let watchdog: { timeoutS: number; auto: boolean } | undefined;
   const installExtras = (d: EmuDevice) => {
     const F = {
       reset: () => void (todo = { kind: 'reset' }),
       load: (f?: string) => void (todo = { kind: 'load', file: f }),
       echo: (on: unknown) => {
         echoOn = !!on;
+      },
+      watchdog: (t: number, auto: boolean) => {
+        watchdog = { timeoutS: t, auto };
       },
       atob: (s: string) => Buffer.from(s, 'base64').toString('latin1'),
       btoa: (s: string) => Buffer.from(s, 'latin1').toString('base64'),
@@ -335,23 +344,35 @@ export async function startFakeEspruino(o: FakeEspruinoOptions = {}): Promise<Fa
         ' g.atob = function (s) { return F.atob(String(s)); };' +
         ' g.btoa = function (s) { return F.btoa(String(s)); };' +
         ' require("Storage").getStats = function () { return JSON.parse(F.stats()); };' +
+        ' var ew = E.enableWatchdog; E.enableWatchdog = function (t, auto) { F.watchdog(+t, auto === undefined || !!auto); ew(t, auto); };' +
         ' E.setBootCode = function (c, always) { require("Storage").write(always ? ".bootrst" : ".bootcde", String(c)); };' +
         ' process.env = JSON.parse(env);' +
         ' delete g.__fake; })(__fake, ' + JSON.stringify(JSON.stringify(env)) + ')',
     );
   };
   const runCode = (code: string, filename: string): { value?: unknown; error?: unknown } => {
+    const was = executing;
+    executing = true;
     try {
       return { value: vm.runInContext(code, dev.context, { filename }) };
     } catch (e) {
       return { error: e };
+    } finally {
+      executing = was;
     }
   };
   const uncaught = (e: unknown) => {
     const err = e as { name?: string; message?: string };
     out('Uncaught ' + (err && typeof err === 'object' ? (err.name ?? 'Error') + ': ' + (err.message ?? '') : String(e)) + '\n');
   };
-  const newDevice = () => {
+  /**
+   * A fresh interpreter. reset() and load() keep the watchdog running in its mode (Espruino keeps
+   * JSIS_WATCHDOG_AUTO across a soft reset and the hardware timer keeps counting); a power-on
+   * (reboot, watchdog reset) starts without one.
+   */
+  const newDevice = (soft: boolean) => {
+    const keepDog = soft ? watchdog : undefined;
+    watchdog = undefined;
     tearingDown = true;
     if (dev && dev.on) dev.powerOff();
     tearingDown = false;
@@ -365,14 +386,23 @@ export async function startFakeEspruino(o: FakeEspruinoOptions = {}): Promise<Fa
       onPrint: (l) => {
         printed.push(l);
         out(l + '\n');
+        // Output from a timer: the idle loop shows the prompt again (jsiConsoleReturnInputLine).
+        if (!executing && !returnQueued) {
+          returnQueued = true;
+          setImmediate(() => {
+            returnQueued = false;
+            if (!executing) returnInputLine();
+          });
+        }
       },
     });
     installExtras(dev);
+    if (keepDog) dev.eval('E.enableWatchdog(' + keepDog.timeoutS + ',' + keepDog.auto + ')');
     counts.boots++;
   };
   /** Power-on or load(): run the boot file from Storage; the banner only when there is no code. */
   const boot = (file: string | undefined, banner: boolean) => {
-    newDevice();
+    newDevice(!banner);
     const name = file ?? '.bootcde';
     const code = flash.read(name);
     if (code) {
@@ -390,7 +420,7 @@ export async function startFakeEspruino(o: FakeEspruinoOptions = {}): Promise<Fa
       line = '';
       if (t.kind === 'reset') {
         counts.resets++;
-        newDevice();
+        newDevice(true);
         // jsiSemiInit prints the banner itself (not as output of a line), then the prompt.
         write(BANNER + '\n');
         removed = true;
@@ -410,6 +440,9 @@ export async function startFakeEspruino(o: FakeEspruinoOptions = {}): Promise<Fa
     executed.push(code);
     if (code !== '') {
       const r = runCode(code, 'REPL');
+      // Espruino's value of a line is its last statement's, and a function declaration's is the function.
+      const decl = /^\s*function\s+([A-Za-z_$][\w$]*)\s*\(/.exec(code);
+      if (r.error === undefined && r.value === undefined && decl && /\}\s*;?$/.test(code)) r.value = runCode(decl[1], 'REPL').value;
       if (r.error !== undefined) uncaught(r.error);
       else if (echo()) write('=' + show(r.value) + '\n');
     }

@@ -305,8 +305,13 @@ export function noAnswer(result, port, what, timeoutMs) {
   const tail = dev.slice(-8);
   if (result.deviceLines.some((l) => /password>\s*$/.test(l)) || result.lines.some((l) => /password>\s*$/.test(l)))
     return new DeviceError('E_LOCKED', port + ': the console is locked (E.lockConsole): log in with the console password in a terminal (npx espruino -p ' + port + '), or long-press the button to reset the config, then retry', { output: tail });
-  if (/Unable to connect|not found|RECEIVE ERROR/.test(result.stderr + result.lines.join('\n')))
-    return new DeviceError('E_PORT', port + ': the espruino CLI could not open the port: ' + result.stderr.split('\n').filter((l) => /Unable|not found|ERROR/.test(l)).slice(0, 3).join('; '), { output: tail });
+  if (/Unable to connect|not found|RECEIVE ERROR/.test(result.stderr + result.lines.join('\n'))) {
+    const why = result.stderr.split('\n').filter((l) => /Unable|not found|ERROR/.test(l)).slice(0, 3).join('; ');
+    const hint = /not found/.test(why)
+      ? ' (the CLI opens only serial ports its serial library lists, i.e. USB serial devices; bridge anything else to tcp://, e.g. with ser2net or socat TCP-LISTEN)'
+      : '';
+    return new DeviceError('E_PORT', port + ': the espruino CLI could not open the port: ' + why + hint, { output: tail });
+  }
   if (dev.length === 0)
     return new DeviceError('E_NO_ANSWER', port + ': no Espruino console answered ' + (what ? 'while ' + what + ' ' : '') + 'within ' + Math.round(timeoutMs / 1000) + ' s' +
       (result.timedOut ? ' (timed out)' : '') + '. Check the port and cable, the baud rate, that no other program (a serial monitor, the Web IDE) holds the port, and that Espruino is flashed on the board (docs/flashing.md)', { output: tail });

@@ -230,7 +230,8 @@ function runInterpreter(bin, args, cwd) {
     });
     c.on('close', () => {
       clearTimeout(t);
-      ok(out.replace(/\r/g, ''));
+      // eslint-disable-next-line no-control-regex
+      ok(out.replace(/\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''));
     });
   });
 }
