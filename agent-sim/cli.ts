@@ -2,25 +2,31 @@
 // agent-sim: run simulated DePIN devices (the real core agent on Node) against an MQTT broker,
 // with the verifying middleware in the same process, and print what happened to every batch.
 import { parseArgs } from 'node:util';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
-import { SimDevice, fleetSpecs, provision, Tally, deviceRows, formatTable, type FleetConfig } from './fleet.js';
+import { SimDevice, fleetSpecs, provision, Tally, deviceRows, formatTable, parseShard, shardRange, type FleetConfig } from './fleet.js';
 import { createIngest, type Ingest } from './middleware/ingest.js';
 import { openSqliteStore } from './middleware/store-sqlite.js';
 import { startDashboard, takeDashboardArg, type Dashboard } from './middleware/dashboard/server.js';
 import { openSqliteSource } from './middleware/dashboard/source.js';
-import type { DeviceKind } from './sources/profiles.js';
+import { DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
+import { runScenarioFile, formatReport } from './scenario/runner.js';
+import { ScenarioError } from './scenario/check.js';
 
 const HELP = `agent-sim: simulated DePIN devices publishing signed telemetry, verified end to end
 
 Usage:
   agent-sim demo                 5 devices of 3 kinds, embedded broker, verifier, ~30 s, then a table
   agent-sim run [options]        a fleet for a given time
+  agent-sim scenario FILE [opts] a scenario file (fleet, faults, expectations; virtual time by
+                                 default): exits 1 when an expectation fails, with a report
+                                 (agent-sim scenario --help)
 
 Options (run; demo takes them too):
   --devices N        number of devices (default 5)
-  --kinds LIST       device kinds, comma separated: energy,air,hotspot (default all three, round robin)
+  --kinds LIST       device kinds, comma separated: ${DEVICE_KINDS.join(',')}
+                     (default energy,air,hotspot, round robin)
   --duration S       seconds of sampling (default 30)
   --broker URL       mqtt://host:port or mqtts://host:port of an existing broker (default: an
                      embedded broker on a free loopback port)
@@ -35,12 +41,90 @@ Options (run; demo takes them too):
   --db FILE          verifier database (default <data-dir>/verifier.sqlite)
   --no-verifier      do not run the verifier in this process
   --drain-s S        seconds to wait for queued batches after sampling stops (default 15)
+  --shard I/N        run only devices [floor(I*devices/N), floor((I+1)*devices/N)) of the fleet
+                     (same labels, keys and readings as in the whole fleet)
   --dashboard [[HOST:]PORT]  serve the verifier's dashboard while the fleet runs (default
                      127.0.0.1:8080; port 0: any free port); prints its URL
   -h, --help         this text
 
 Exit code: 0 when every sealed batch was verified exactly once (or is reported dropped by its
 device) and nothing was rejected; 1 otherwise; 2 for bad usage.`;
+
+const SCENARIO_HELP = `agent-sim scenario FILE [options]: run a scenario file and check its expectations
+
+The file (JSON) describes the fleet, device profiles, links, faults with their times and the
+expectations; agent-sim/scenario/README.md documents the format, test/scenarios/*.json are
+examples. The run is private: its own broker (aedes in process, or Mosquitto when the scenario
+asks for it: skipped with a message when the binary is missing), verifier and temp dir.
+
+Options:
+  --shard I/N        run devices [floor(I*N_devices/N), floor((I+1)*N_devices/N)) only, against
+                     their own broker and verifier (shard reports add up to the fleet's)
+  --json FILE        also write the report as JSON
+  --data-dir DIR     keep registry and database of the run in DIR
+  --verbose          device and verifier warnings and the fault timeline as they happen
+  --quiet            no progress lines
+  -h, --help         this text
+
+Exit code: 0 when every expectation held (or the scenario was skipped), 1 when one failed (the
+report names it and the devices and sequence numbers concerned), 2 for bad usage or a scenario
+file that does not validate (every bad field is named).`;
+
+async function scenarioMain(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        shard: { type: 'string' },
+        json: { type: 'string' },
+        'data-dir': { type: 'string' },
+        verbose: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    process.stdout.write(SCENARIO_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length !== 1) fail('scenario: expected one scenario file, got ' + (positionals.length ? positionals.join(' ') : 'none'));
+  let shard: { i: number; n: number } | undefined;
+  if (v.shard) {
+    try {
+      shard = parseShard(v.shard);
+    } catch (e) {
+      fail('--shard: ' + (e as Error).message.replace(/^shard: /, ''));
+    }
+  }
+  let report;
+  try {
+    report = await runScenarioFile(positionals[0], {
+      shard,
+      dir: v['data-dir'] ? resolve(v['data-dir']) : undefined,
+      verbose: v.verbose,
+      progress: v.quiet ? undefined : (line) => process.stderr.write(line + '\n'),
+    });
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      process.stderr.write('agent-sim: ' + e.message + '\n');
+      return 2;
+    }
+    if (/ENOENT|not valid JSON|Unexpected token|JSON/.test((e as Error).message)) {
+      process.stderr.write('agent-sim: ' + (e as Error).message + '\n');
+      return 2;
+    }
+    throw e;
+  }
+  process.stdout.write(formatReport(report) + '\n');
+  if (v.json) writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
+  return report.ok ? 0 : 1;
+}
 
 function fail(msg: string): never {
   process.stderr.write('agent-sim: ' + msg + '\nTry agent-sim --help\n');
@@ -55,6 +139,7 @@ function intOpt(v: string | undefined, name: string, d: number, min: number, max
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'scenario') return scenarioMain(argv.slice(1));
   let dashArg: { host: string; port: number } | undefined;
   try {
     ({ argv, listen: dashArg } = takeDashboardArg(argv));
@@ -81,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
         db: { type: 'string' },
         'no-verifier': { type: 'boolean' },
         'drain-s': { type: 'string' },
+        shard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -97,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 1) fail('unexpected argument "' + positionals[1] + '"');
   if (dashArg && v['no-verifier']) fail("--dashboard shows the verifier's database: it cannot go with --no-verifier");
   const kinds = (v.kinds ?? 'energy,air,hotspot').split(',') as DeviceKind[];
-  for (const k of kinds) if (!['energy', 'air', 'hotspot'].includes(k)) fail(`--kinds: unknown kind "${k}" (energy, air, hotspot)`);
+  for (const k of kinds) if (!DEVICE_KINDS.includes(k)) fail(`--kinds: unknown kind "${k}" (${DEVICE_KINDS.join(', ')})`);
   const n = intOpt(v.devices, 'devices', 5, 1, 100000);
   const durationS = intOpt(v.duration, 'duration', 30, 1, 7 * 86400);
   const dataDir = resolve(v['data-dir'] ?? join('.data', cmd === 'demo' ? 'demo' : 'sim'));
@@ -134,7 +220,19 @@ async function main(argv: string[]): Promise<number> {
     batchMaxAgeMs: intOpt(v['batch-age-ms'], 'batch-age-ms', 10000, 1000, 86400000),
   };
   const seed = intOpt(v.seed, 'seed', 1, 0, 2 ** 31);
-  const devices = fleetSpecs(n, seed, kinds).map((s) => new SimDevice(fleet, s));
+  let specs = fleetSpecs(n, seed, kinds);
+  if (v.shard) {
+    let sh: { i: number; n: number } | undefined;
+    try {
+      sh = parseShard(v.shard);
+    } catch (e) {
+      fail('--shard: ' + (e as Error).message.replace(/^shard: /, ''));
+    }
+    const [lo, hi] = shardRange(n, sh.i, sh.n);
+    if (lo === hi) fail('--shard ' + v.shard + ': no device of ' + n + ' falls in this shard');
+    specs = specs.slice(lo, hi);
+  }
+  const devices = specs.map((s) => new SimDevice(fleet, s));
   const registryPath = join(dataDir, 'registry.json');
   provision(registryPath, devices);
 
@@ -171,7 +269,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   process.stdout.write(
-    `agent-sim ${cmd}: ${n} devices (${kinds.join(', ')}), broker ${url}${broker ? ' (embedded)' : ''}, ` +
+    `agent-sim ${cmd}: ${devices.length}${v.shard ? ' of ' + n + ' (shard ' + v.shard + ')' : ''} devices (${kinds.join(', ')}), broker ${url}${broker ? ' (embedded)' : ''}, ` +
       `${durationS} s, data in ${dataDir}\n`,
   );
   if (dashboard) process.stdout.write(`dashboard: ${dashboard.url}\n`);

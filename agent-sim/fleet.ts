@@ -16,6 +16,7 @@ import { toHex } from '../firmware/core/util/bytes.js';
 import { createNodeHost, nodeSha256, quietLog } from './platform/host.js';
 import { FlashStorage, isPowerCut } from './platform/flash-storage.js';
 import { createRealTime, type ClockState, type LinkState, type TimeBase, type TrackedSockets } from './platform/virtual-time.js';
+import { linkDelay } from './platform/link-delay.js';
 import type { Entropy, Log, Socket, SocketFactory, Storage, Timers } from '../firmware/core/host.js';
 import { sourcesFor, fileMemory, DEVICE_KINDS, type DeviceKind, type PeripheralMemory } from './sources/profiles.js';
 import type { Source } from '../firmware/core/session/agent.js';
@@ -56,6 +57,8 @@ export interface DeviceOptions {
   broker?: { host: string; port: number };
   /** The link's state as the fault layer knows it (virtual time: a cut link holds no time). */
   link?: LinkState;
+  /** One-way network latency of the device's link now, ms of the time base (platform/link-delay.ts). */
+  delay?: () => number;
   /** The device's clock error and sync state at power-on (faults may change it later). */
   clock?: Partial<ClockState>;
   /** Key and backoff randomness (default: the system's; scenarios seed it). */
@@ -248,7 +251,9 @@ export class SimDevice {
     };
     const base = createNodeHost({ storage: this.storage, log, freeMemory: 120_000, entropy: o.entropy, clock: this.time.deviceClock(this.clockState) });
     this.tracked = this.time.trackSockets(base.socket, o.link);
-    const host = { ...base, storage, timers: dom.timers, socket: dom.socket(this.tracked.socket) };
+    const time = this.time;
+    const wire = o.delay ? linkDelay(this.tracked.socket, time.timers, () => time.now(), o.delay) : this.tracked.socket;
+    const host = { ...base, storage, timers: dom.timers, socket: dom.socket(wire) };
     const cfg: AgentConfig = {
       prefix: f.prefix,
       broker: { host: f.brokerHost, port: f.brokerPort, tls: f.brokerTls, ca: f.brokerCa, keepAliveS: 10, reconnect: { minMs: 200, maxMs: 3000, factor: 2 } },

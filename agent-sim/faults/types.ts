@@ -53,7 +53,11 @@ export interface FaultContext {
   select(sel: DeviceSelector): SimDevice[];
   device(index: number): SimDevice | undefined;
   indexOf(d: SimDevice): number;
-  link(name: string): { proxy: LinkProxy; devices: SimDevice[] };
+  /**
+   * A link: its proxy (black hole, refuse, reset), its devices, and its one-way latency (virtual
+   * time: a delay in the devices' own link layer, platform/link-delay.ts; real time: the proxy's).
+   */
+  link(name: string): { proxy: LinkProxy; devices: SimDevice[]; setLatency(ms: number): void };
   readonly broker: ScenarioBroker;
   /** Power on and start (after a cut). */
   bootDevice(d: SimDevice): void;

@@ -193,6 +193,8 @@ export interface Accounting {
   failureCount: number;
   /** Failures by kind (all of them, not capped). */
   failuresByKind: Partial<Record<FailureKind, number>>;
+  /** The batches lost at the broker, and the highest seq the verifier accepted of their device. */
+  lostAtBroker: { address: string; label: string; seq: number; laterAccepted: boolean }[];
 }
 
 export type FailureKind =
@@ -486,6 +488,7 @@ export class FleetLedger implements DeviceObserver {
       if (failures.length < LEDGER_LIMITS.failureLines) failures.push({ kind, text });
     };
     for (const f of this.extraFailures) failure(f.kind, f.text);
+    const lost: Accounting['lostAtBroker'] = [];
     for (const [d, L] of this.devices) {
       for (const m of L.mismatches) failure('content', m);
       const acc = this.accepted.get(L.address) ?? new Map<number, Accepted>();
@@ -529,6 +532,9 @@ export class FleetLedger implements DeviceObserver {
         } else if (r.acked) {
           B.lostAtBroker++;
           R.lostAtBroker += n;
+          let later = false;
+          for (const s of acc.keys()) if (s > r.seq) later = true;
+          lost.push({ address: L.address, label: L.label, seq: r.seq, laterAccepted: later });
           failure('lost-at-broker', L.label + ' seq ' + r.seq + ': acknowledged by the broker, never delivered to the verifier (lost at the broker)');
         } else {
           B.unaccounted++;
@@ -565,6 +571,7 @@ export class FleetLedger implements DeviceObserver {
       failures,
       failureCount,
       failuresByKind: byKind,
+      lostAtBroker: lost,
     };
   }
 }

@@ -226,7 +226,8 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
       },
     });
     sc.faults.forEach((f, k) => FAULTS[f.type].prepare?.(f as never, pctx(k)));
-    for (const l of Object.values(sc.links)) needGrace = Math.max(needGrace, 4 * l.latencyMs + 200);
+    // Real time: a proxy's latency is real; virtual time: it is a virtual delay (link-delay.ts).
+    if (sc.time === 'real') for (const l of Object.values(sc.links)) needGrace = Math.max(needGrace, 4 * l.latencyMs + 200);
 
     // ---- time ----
     const ioGraceMs = Math.max(sc.ioGraceMs ?? RUNNER_DEFAULTS.ioGraceMs, needGrace);
@@ -244,12 +245,18 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
 
     // ---- link proxies ----
     const proxies = new Map<string, LinkProxy>();
+    const delays = new Map<string, { ms: number }>();
     for (const [name, l] of Object.entries(sc.links)) {
       if (!(linkMembers.get(name) ?? []).some(inShard)) continue;
-      const p = await startLinkProxy({ targetPort: broker.port, latencyMs: l.latencyMs });
+      const p = await startLinkProxy({ targetPort: broker.port, latencyMs: sc.time === 'real' ? l.latencyMs : 0 });
       proxies.set(name, p);
+      delays.set(name, { ms: sc.time === 'real' ? 0 : l.latencyMs });
       cleanups.push(() => p.close());
     }
+    const setLatency = (name: string, ms: number) => {
+      if (sc.time === 'real') proxies.get(name)?.setLatency(ms);
+      else (delays.get(name) as { ms: number }).ms = ms;
+    };
 
     // ---- devices ----
     const logTail: string[] = [];
@@ -309,6 +316,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
         const d = new SimDevice(fleet, spec, {
           broker: { host: '127.0.0.1', port: proxy ? proxy.port : broker.port },
           link: proxy ? { stalled: () => proxy.mode() === 'blackhole' } : undefined,
+          delay: link && sc.time === 'virtual' ? ((d) => () => d.ms)(delays.get(link) as { ms: number }) : undefined,
           clock: { offsetMs: clockOffset, synced: g.clock.synced },
           entropy: seededEntropy('scenario/' + sc.seed + '/device/' + i),
           agent,
@@ -420,7 +428,11 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
           // No device of this shard is on the link: a proxy nobody uses.
           throw new Error('link "' + name + '" has no device in this shard');
         }
-        return { proxy, devices: (linkMembers.get(name) ?? []).map((i) => byIndex.get(i)).filter((d): d is SimDevice => !!d) };
+        return {
+          proxy,
+          devices: (linkMembers.get(name) ?? []).map((i) => byIndex.get(i)).filter((d): d is SimDevice => !!d),
+          setLatency: (ms: number) => setLatency(name, ms),
+        };
       },
       broker,
       bootDevice(d) {
@@ -480,9 +492,9 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
       if (typeof f.link === 'string' && !proxies.has(f.link)) continue;
       await FAULTS[f.type].end?.(f as never, faultCtx[k]);
     }
-    for (const p of proxies.values()) {
+    for (const [name, p] of proxies) {
       if (p.mode() !== 'pass') p.restore();
-      p.setLatency(0);
+      setLatency(name, 0);
     }
     for (const d of devices) {
       d.storage.disarm();
@@ -568,6 +580,14 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
       want('every reading accounted for', bad === 0, '0 unaccounted, 0 mismatches', acc.readings.unaccounted + ' readings (' + acc.batches.unaccounted + ' batches) unaccounted, ' + bad + ' failure line(s)');
     }
     want('batches lost at the broker', acc.batches.lostAtBroker <= E.maxLostAtBroker, '<= ' + E.maxLostAtBroker, String(acc.batches.lostAtBroker));
+    // Whatever a broker loses, the verifier must see: a gap at that seq, declared as unexplained
+    // (unless nothing later of that device arrived yet to reveal it).
+    if (acc.lostAtBroker.length) {
+      const gaps = new Set((store.db.prepare('SELECT device, seq FROM gaps WHERE explained = 0').all() as { device: string; seq: number }[]).map((g) => g.device + ':' + g.seq));
+      const silent = acc.lostAtBroker.filter((x) => x.laterAccepted && !gaps.has(x.address + ':' + x.seq));
+      for (const x of silent.slice(0, 20)) failures.push({ kind: 'unaccounted', text: x.label + ' seq ' + x.seq + ': lost at the broker and NOT reported as a gap by the verifier' });
+      want('batches lost at the broker detected as gaps', silent.length === 0, 'all', acc.lostAtBroker.length - silent.length + ' of ' + acc.lostAtBroker.length);
+    }
     const forged = acc.foreignAccepted + Object.values(acc.forgedAccepted).reduce((a, b) => a + b, 0);
     want('forged or tampered messages accepted', forged <= E.maxForgedAccepted, '<= ' + E.maxForgedAccepted, String(forged));
     want('replayed batches accepted', acc.acceptedTwice <= E.maxReplayedAccepted, '<= ' + E.maxReplayedAccepted, String(acc.acceptedTwice));
