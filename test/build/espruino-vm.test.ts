@@ -183,3 +183,11 @@ test('coreUnderTest: the TypeScript modules by default, a bundle with CORE=bundl
   assert.deepEqual(b.fromHex('0aff'), ts.fromHex('0aff'));
   assert.equal(b.toHex(new Uint8Array([1, 254])), '01fe');
 });
+
+test('typed slice() and filter() return plain Arrays, as Espruino 2v29 does', () => {
+  const r = runInEspruinoVm(
+    'var a = new Uint8Array([1,2,3]).slice(1); var f = new Uint8Array([1,2,3]).filter(function (x) { return x > 1; });' +
+      '[a instanceof Uint8Array, Array.isArray(a), a.length, a[0], Array.isArray(f), [1,2,3].slice(1).length].join()',
+  );
+  assert.equal(r, 'false,true,2,2,true,2');
+});

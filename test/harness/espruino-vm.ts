@@ -138,6 +138,15 @@ const PRELUDE = String.raw`(function (B, keep, APPLY_MAX, POW_ERROR) {
       return apply0.call(this, thisArg, args);
     } });
 
+  // A typed array's slice() and filter() return plain Arrays in Espruino 2v29 (measured on the
+  // interpreter): code that slices bytes and passes the result on as a Uint8Array breaks there.
+  if (!kept('TypedArray.prototype.slice')) {
+    var TA = Object.getPrototypeOf(Uint8Array.prototype);
+    var aslice = Array.prototype.slice, afilter = Array.prototype.filter;
+    dP(TA, 'slice', { writable: true, configurable: true, enumerable: false, value: function slice(a, b) { return apply(aslice, this, [a, b]); } });
+    dP(TA, 'filter', { writable: true, configurable: true, enumerable: false, value: function filter(f, t) { return apply(afilter, this, [f, t]); } });
+  }
+
   // Regular expressions run by a port of Espruino's matcher (src/jswrap_regexp.c: match,
   // matchhere, matchcharacter, nomatchfound) instead of V8's, through exec/test and the
   // RegExp branches of String.prototype.match/replace/replaceAll/split (src/jswrap_string.c).

@@ -16,7 +16,7 @@
 // .../cmd (operator commands, COSE_Sign1 signed by a configured operator key), .../cmdack.
 import type { Host } from '../host.js';
 import { err, aint } from '../util/errors.js';
-import { toHex, utf8Encode, equalBytes } from '../util/bytes.js';
+import { toHex, utf8Encode, equalBytes, copyBytes } from '../util/bytes.js';
 import { CborMap, encode, decode } from '../codec/cbor.js';
 import { decodeSign1 } from '../codec/cose.js';
 import { getPublicKey, isValidPrivateKey, recoverPublicKey, verify } from '../crypto/secp256k1/index.js';
@@ -120,7 +120,7 @@ function loadChain(log: StateLog): ChainHead {
   const b = log.load();
   if (!b || b.length !== 36) return { seq: 0, hash: new Uint8Array(32) };
   const seq = ((b[0] << 24) >>> 0) + (b[1] << 16) + (b[2] << 8) + b[3];
-  return { seq: seq, hash: b.slice(4, 36) };
+  return { seq: seq, hash: copyBytes(b, 4, 36) };
 }
 
 function saveChain(log: StateLog, h: ChainHead): void {
@@ -136,7 +136,7 @@ function saveChain(log: StateLog, h: ChainHead): void {
 /** The device key: generated on the device from host entropy, kept in Storage, never sent. */
 export function loadOrCreateKey(host: Host, file: string): Uint8Array {
   const k = host.storage.read(file);
-  if (k && k.length === 32 && isValidPrivateKey(k)) return k.slice();
+  if (k && k.length === 32 && isValidPrivateKey(k)) return copyBytes(k);
   if (k) throw err('E_KEY', 'Storage file "' + file + '" holds no valid key; refusing to replace it (erase it to make a new identity)');
   for (let i = 0; i < 8; i++) {
     const c = host.entropy.randomBytes(32);

@@ -56,6 +56,7 @@ import {
   fileFootprint, getU16, getU32, putU16, putU32, getF64, putF64,
   FRAME_HEAD, FRAME_OVERHEAD, FRAME_MAX_PAYLOAD, SCAN_BAD, SCAN_END, ERASED,
 } from './flash-log.js';
+import { copyBytes } from '../util/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants and configuration
@@ -717,7 +718,7 @@ export class Outbox {
       boot: getU32(b, o + 4),
       seq: getU32(b, o + 8),
       t: getF64(b, o + 12),
-      bytes: b.slice(o + ENTRY_META, o + ENTRY_META + len),
+      bytes: copyBytes(b, o + ENTRY_META, o + ENTRY_META + len),
     };
   }
 

@@ -105,3 +105,11 @@ export function bytesFromBinaryString(s: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 255;
   return out;
 }
+
+/**
+ * A copy of bytes [start, end). Never `u8.slice()` in core: on Espruino 2v29 a typed array's
+ * slice() (and filter()) returns a plain Array.
+ */
+export function copyBytes(b: Uint8Array, start?: number, end?: number): Uint8Array {
+  return new Uint8Array(b.subarray(start === undefined ? 0 : start, end === undefined ? b.length : end));
+}

@@ -9,6 +9,7 @@
 // sends (public captures, test/vectors/sources/pms5003.json).
 
 import { abytes } from '../../util/errors.js';
+import { copyBytes } from '../../util/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -148,7 +149,7 @@ export function createPmsParser(onFrame: (frame: Uint8Array) => void): PmsParser
       return reject();
     }
     stats.frames++;
-    const frame = buf.slice(0, need);
+    const frame = copyBytes(buf, 0, need);
     have = 0;
     onFrame(frame);
   }

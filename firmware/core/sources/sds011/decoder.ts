@@ -7,6 +7,7 @@
 // §3.6 firmware version; SDS011 datasheet V1.3 (data frame, range 0.0-999.9 ug/m3).
 
 import { abytes } from '../../util/errors.js';
+import { copyBytes } from '../../util/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -142,7 +143,7 @@ export function createSdsParser(onFrame: (frame: Uint8Array) => void): SdsParser
       return reject();
     }
     stats.frames++;
-    const frame = buf.slice(0, SDS_FRAME_LEN);
+    const frame = copyBytes(buf, 0, SDS_FRAME_LEN);
     have = 0;
     onFrame(frame);
   }
