@@ -215,12 +215,17 @@ export class SimDevice {
     const o = this.opts;
     if (this.power?.isOn()) this.powerCut();
     this.storage.reboot();
-    const log = o.log ?? quietLog('warn', this.spec.label + ' ');
+    const out = o.log ?? quietLog('warn', this.spec.label + ' ');
     const dom = powerDomain(this.time.timers, this.time.kind === 'real', (e) => {
       if (isPowerCut(e)) return; // the domain is already off (see storage below)
       this.uncaught.push(e as Error);
-      log('error', 'uncaught in a callback: ' + ((e as Error).stack ?? e));
+      out('error', 'uncaught in a callback: ' + ((e as Error).stack ?? e));
     });
+    // Code still unwinding from a torn write logs what caught the cut; a device without power
+    // prints nothing.
+    const log: Log = (level, msg) => {
+      if (dom.isOn()) out(level, msg);
+    };
     this.power = dom;
     // A write torn by an injected cut turns this boot's power off before the error unwinds, so
     // no code that catches it runs on (as on the device, where nothing runs after the cut).

@@ -57,10 +57,10 @@ export const powerLoss: FaultModule<PowerLossSpec> = {
         });
       }
     }
-    ctx.finalCheck('power-loss: every cut powered a device off', () => {
+    ctx.finalCheck('power-loss (' + (s.torn ? 'torn writes' : 'between writes') + ', ' + mine.size + ' devices): the cuts happened', () => {
       let cuts = 0;
       for (const d of mine) cuts += d.cuts;
-      return { ok: cuts >= 1, want: '>= 1 cut', got: cuts + ' cuts (' + pending + ' torn writes armed)' };
+      return { ok: cuts >= 1, want: '>= 1 cut', got: cuts + ' cuts' + (s.torn ? ' (' + pending + ' torn writes armed)' : '') };
     });
   },
   end(s, ctx) {

@@ -463,6 +463,17 @@ export class FleetLedger implements DeviceObserver {
     return n;
   }
 
+  /**
+   * SHA-256 over every sealed batch's (device, seq, readings): equal for two runs that produced
+   * and sealed the same readings in the same batches (the determinism check of a seed).
+   */
+  sealedDigest(): string {
+    const lines: string[] = [];
+    for (const L of this.devices.values()) for (const r of L.seqs.values()) lines.push(L.label + ' ' + r.seq + ' ' + r.count + ' ' + r.digest);
+    lines.sort();
+    return createHash('sha256').update(lines.join('\n')).digest('hex');
+  }
+
   /** Per device: accepted batches and their records (for the database cross-check). */
   acceptedTotals(): Map<string, { batches: number; records: number }> {
     const out = new Map<string, { batches: number; records: number }>();

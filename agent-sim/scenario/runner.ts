@@ -77,6 +77,8 @@ export interface ScenarioReport {
   time: { kind: 'virtual' | 'real'; simulatedMs: number; realMs: number; speedup: number; timersRun: number; waits: number; ioWaitMs: number; stalls: number; holdTimeouts: number };
   readings: ReadingCounts;
   batches: BatchCounts;
+  /** SHA-256 over every sealed batch's device, seq and readings (same seed, same digest). */
+  sealedDigest: string;
   verifier: { received: number; accepted: number; duplicates: number; rejected: Record<string, number>; gapsUnexplained: number; gapsExplained: number; gapsFilledLate: number; linksVerified: number };
   attacks: { acceptedTwice: number; forgedAccepted: Record<string, number>; foreignAccepted: number; foreignRejected: Record<string, number>; genuineRejected: Record<string, number> };
   fleet: { boots: number; powerCuts: number; reconnects: number; uncaught: number; deviceWarnings: number; deviceErrors: number };
@@ -151,6 +153,7 @@ function skippedReport(sc: Scenario, why: string, o: RunOptions): ScenarioReport
     time: { kind: sc.time, simulatedMs: 0, realMs: 0, speedup: 0, timersRun: 0, waits: 0, ioWaitMs: 0, stalls: 0, holdTimeouts: 0 },
     readings: zeroR,
     batches: zeroB,
+    sealedDigest: '',
     verifier: { received: 0, accepted: 0, duplicates: 0, rejected: {}, gapsUnexplained: 0, gapsExplained: 0, gapsFilledLate: 0, linksVerified: 0 },
     attacks: { acceptedTwice: 0, forgedAccepted: {}, foreignAccepted: 0, foreignRejected: {}, genuineRejected: {} },
     fleet: { boots: 0, powerCuts: 0, reconnects: 0, uncaught: 0, deviceWarnings: 0, deviceErrors: 0 },
@@ -631,6 +634,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
       time: { kind: sc.time, simulatedMs: simulated, realMs, speedup: simulated / realMs, timersRun: ts.timersRun, waits: ts.waits, ioWaitMs: Math.round(ts.ioWaitMs), stalls: ts.stalls, holdTimeouts: ts.holdTimeouts },
       readings: acc.readings,
       batches: acc.batches,
+      sealedDigest: ledger.sealedDigest(),
       verifier: {
         received: st.received,
         accepted: st.accepted,
