@@ -244,7 +244,7 @@ export function check(f: Field, v: unknown, path: string, errors: string[]): any
         return undefined;
       }
       if ((f.min !== undefined && v.length < f.min) || (f.max !== undefined && v.length > f.max)) {
-        errors.push(path + ': expected' + bounds(f.min, f.max) + ' items, got ' + v.length);
+        errors.push(path + ': expected' + bounds(f.min, f.max).replace(/^ in /, ' ') + ' items, got ' + v.length);
         return undefined;
       }
       return v.map((x, i) => check(f.of, x, path + '[' + i + ']', errors));
