@@ -30,6 +30,8 @@ export interface ScenarioBroker {
   close(): Promise<void>;
   /** Restarts so far. */
   restarts(): number;
+  /** The broker's process id when it runs as a child (Mosquitto), for CPU accounting. */
+  pid(): number | undefined;
 }
 
 export const MOSQUITTO_MISSING = 'mosquitto not found on PATH or in /usr/sbin: install it (Debian: apt-get install mosquitto) to run this scenario';
@@ -116,6 +118,7 @@ async function startAedesBroker(persistent: boolean): Promise<ScenarioBroker> {
       await down();
     },
     restarts: () => restarts,
+    pid: () => undefined,
   };
 }
 
@@ -187,5 +190,6 @@ async function startMosquittoBroker(persistent: boolean): Promise<ScenarioBroker
       rmSync(dir, { recursive: true, force: true });
     },
     restarts: () => restarts,
+    pid: () => child?.pid,
   };
 }
