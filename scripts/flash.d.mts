@@ -35,6 +35,8 @@ export interface FlashOptions {
   force?: boolean;
   /** Probe timeout. */
   timeoutMs?: number;
+  /** Whole upload (default 10 minutes). */
+  uploadTimeoutMs?: number;
   log?: (s: string) => void;
   cli?: string;
 }

@@ -61,7 +61,8 @@ export async function probeDevice({ port, baud, boardJson, names = [], quiesce =
 /**
  * Flashes dist/<board>/ to the device on `port`.
  * @param {{ board: string, port: string, dist?: string, baud?: number, fast?: boolean, force?: boolean,
- *   timeoutMs?: number, log?: (s: string) => void, cli?: string }} o
+ *   timeoutMs?: number, uploadTimeoutMs?: number, log?: (s: string) => void, cli?: string }} o
+ *   timeoutMs: the probe's; uploadTimeoutMs: the whole upload's (default 10 minutes).
  */
 export async function flash(o) {
   const t0 = performance.now();
@@ -115,9 +116,10 @@ export async function flash(o) {
   args.push(appFile.file);
   log('uploading ' + files.map((f) => f.storage + ' (' + f.bytes + ' B)').join(', ') + ' to ' + o.port + (fast ? '' : ' (throttled serial writes: about 2 minutes)'));
   const t1 = performance.now();
-  const up = await runEspruinoCli(args, { timeoutMs: FLASH_DEFAULTS.uploadTimeoutMs, cli: o.cli });
+  const uploadTimeoutMs = o.uploadTimeoutMs ?? FLASH_DEFAULTS.uploadTimeoutMs;
+  const up = await runEspruinoCli(args, { timeoutMs: uploadTimeoutMs, cli: o.cli });
   if (!up.uploaded) {
-    const e = noAnswer(up, o.port, 'uploading', FLASH_DEFAULTS.uploadTimeoutMs);
+    const e = noAnswer(up, o.port, 'uploading', uploadTimeoutMs);
     throw new DeviceError(e.code === 'E_NO_ANSWER' ? 'E_NO_ANSWER' : 'E_VERIFY', 'upload did not complete: ' + e.message, { output: e.output });
   }
   const uploadMs = Math.round(performance.now() - t1);

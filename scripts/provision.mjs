@@ -111,7 +111,7 @@ function readSourcesFile(path) {
  *   prefix?: string, sntp?: string[] | null }} o
  */
 export function buildConfig(o) {
-  const file = typeof o.sources === 'string' ? readSourcesFile(o.sources) : o.sources ?? {};
+  const file = typeof o.sources === 'string' ? readSourcesFile(o.sources) : Array.isArray(o.sources) ? { sources: o.sources } : o.sources ?? {};
   const fileAgent = file.agent ?? {};
   if (fileAgent !== null && typeof fileAgent !== 'object') throw new ConfigError('agent: expected an object');
   let broker;
@@ -122,7 +122,8 @@ export function buildConfig(o) {
   if (typeof o.ssid !== 'string' || o.ssid === '') throw new ConfigError('WIFI_SSID is required');
   const wifi = { ssid: o.ssid };
   if (o.password) wifi.password = o.password;
-  const agent = { prefix: o.prefix ?? fileAgent.prefix ?? PROVISION_DEFAULTS.prefix, ...PROVISION_DEFAULTS.agent, ...fileAgent, broker };
+  const defaults = JSON.parse(JSON.stringify(PROVISION_DEFAULTS.agent));
+  const agent = { prefix: PROVISION_DEFAULTS.prefix, ...defaults, ...fileAgent, broker };
   if (o.prefix) agent.prefix = o.prefix;
   const c = { v: 1, wifi, agent, sources: file.sources ?? PROVISION_DEFAULTS.sources };
   const sntp = o.sntp === null ? undefined : file.sntp ?? (o.sntp ? { servers: o.sntp } : { servers: PROVISION_DEFAULTS.sntpServers });

@@ -32,7 +32,7 @@ test('flash: the app and the G table reach Storage byte for byte through the esp
   const f = await startFakeEspruino({ board: TEST_BOARD });
   const log: string[] = [];
   try {
-    const r = await flash({ board: TEST_BOARD, port: f.url, dist, log: (s) => log.push(s) });
+    const r = await flash({ board: TEST_BOARD, port: f.url, dist, uploadTimeoutMs: 30000, log: (s) => log.push(s) });
     assert.ok(Buffer.from(f.flash.read('.bootcde')!).equals(app), '.bootcde equals dist app.js');
     assert.ok(Buffer.from(f.flash.read('gtab')!).equals(Buffer.from(gTable())), 'gtab equals the G table');
     assert.deepEqual(r.files.map((x) => [x.storage, x.checked]), [['.bootcde', 'crc32'], ['gtab', 'crc32']]);
@@ -61,9 +61,9 @@ test('flash: the app and the G table reach Storage byte for byte through the esp
 test('a second flash over a running app stops it first and replaces the files', { timeout: 60000 }, async () => {
   const f = await startFakeEspruino({ board: TEST_BOARD });
   try {
-    await flash({ board: TEST_BOARD, port: f.url, dist });
+    await flash({ board: TEST_BOARD, port: f.url, dist, uploadTimeoutMs: 30000 });
     const trash = f.flash.stats().garbage;
-    await flash({ board: TEST_BOARD, port: f.url, dist });
+    await flash({ board: TEST_BOARD, port: f.url, dist, uploadTimeoutMs: 30000 });
     assert.ok(Buffer.from(f.flash.read('.bootcde')!).equals(app));
     assert.ok(f.flash.stats().garbage > trash, 'the old copies became trash (Espruino compacts them when space runs out)');
     assert.match(f.received(), /if\(typeof DepinApp!=="undefined"&&DepinApp\.app&&DepinApp\.app\(\)\)/, 'the probe stops a running agent');
