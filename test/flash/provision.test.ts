@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { provision, buildConfig, parseBroker, redact, ConfigError, PROVISION_DEFAULTS } from '../../scripts/provision.mjs';
+import { provision, buildConfig, parseBroker, redact, checkProvisioningConfig, ConfigError, PROVISION_DEFAULTS } from '../../scripts/provision.mjs';
 import { flash } from '../../scripts/flash.mjs';
 import { makeManifest, JSVARS_MODEL } from '../../scripts/manifest.mjs';
 import { DeviceError } from '../../scripts/espruino-tools.mjs';
@@ -188,5 +188,18 @@ test('broker URLs, defaults and redaction', () => {
     assert.equal(existsSync(join(dir, 'none.json')), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the sources file example in docs/flashing.md passes every provisioning check on every board', async () => {
+  const doc = readFileSync(new URL('../../docs/flashing.md', import.meta.url), 'utf8');
+  const block = /\*\*Sources file\*\*[\s\S]*?```json\n([\s\S]*?)```/.exec(doc);
+  assert.ok(block, 'the example is in the doc');
+  const example = JSON.parse(block[1]);
+  const { validateBoard } = await import('../../firmware/espruino/board.js');
+  for (const id of ['esp32-devkitc', 'lolin-d1-mini-esp32', 'm5stack-atom-lite', 'esp32-s3-devkitc-1', 'esp32-c3-supermini']) {
+    const board = validateBoard(JSON.parse(readFileSync(new URL('../../boards/' + id + '.json', import.meta.url), 'utf8')));
+    const config = buildConfig({ ssid: 'ap', password: 'p', broker: 'mqtt://h', sources: example });
+    assert.deepEqual(await checkProvisioningConfig(board, config), [], id);
   }
 });
