@@ -338,6 +338,9 @@ async function bundle(emitted, outDir, warn, entryJs = join(outDir, BUILD.entry)
 // ---------------------------------------------------------------------------------------------
 // 3. terser
 
+/** Identifiers Espruino 2v29 cannot use as names although ES5 allows them. */
+export const ESPRUINO_RESERVED = ['of'];
+
 async function minifyEs5(code, compressExtra = {}) {
   const { minify } = await import('terser');
   const r = await minify(code, {
@@ -356,7 +359,9 @@ async function minifyEs5(code, compressExtra = {}) {
       passes: 1,
       ...compressExtra,
     },
-    mangle: { toplevel: false },
+    // Espruino's lexer takes `of` as a keyword (for-of), so a variable terser names `of` is a
+    // syntax error on the device although every ES5 engine accepts it.
+    mangle: { toplevel: false, reserved: ESPRUINO_RESERVED },
     format: { ecma: 5, ascii_only: true, comments: false, semicolons: true },
     sourceMap: false,
   });

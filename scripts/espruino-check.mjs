@@ -552,6 +552,15 @@ class Scope {
 }
 
 function analyse(ast, code, report, opts, modern, onRefs) {
+  // Espruino's lexer takes `of` as a keyword (for-of), so a binding or reference named `of` is
+  // a syntax error there although ES5 allows it (terser's mangler can produce one).
+  walk.fullAncestor(ast, (node, _st, anc) => {
+    if (node.type !== 'Identifier' || node.name !== 'of') return;
+    const parent = anc[anc.length - 2];
+    if (parent && parent.type === 'MemberExpression' && parent.property === node && !parent.computed) return;
+    if (parent && parent.type === 'Property' && parent.key === node && !parent.computed) return;
+    report(node.loc.start, 'of', "Espruino's lexer reads `of` as a keyword: rename this name");
+  });
   const allowGlobals = new Set(opts.allowGlobals ?? []);
   const rejectAccessors = opts.accessors === false;
   const assumeHoisted = opts.assumeHoisted === true;

@@ -365,3 +365,12 @@ test('drop reports: drops made while several copies are pending are all publishe
   assert.deepEqual([st.rejectedTotal, st.gaps.unexplained, st.pendingLinks], [0, 0, 0]);
   assert.ok(st.gaps.explained >= 1, 'explained gaps ' + st.gaps.explained);
 });
+
+test('omitted bounds take their defaults (and the caller\'s config object is not changed)', () => {
+  const cfg = baseConfig();
+  for (const k of ['batchMaxReadings', 'batchMaxAgeMs', 'maxPendingReadings', 'publishWindow'] as const) delete (cfg as Partial<AgentConfig>)[k];
+  const before = JSON.stringify(cfg);
+  const agent = new Agent(new VirtualDevice().host(), cfg, []);
+  assert.equal(JSON.stringify(cfg), before);
+  assert.equal(agent.stats().readings, 0);
+});

@@ -267,3 +267,8 @@ test('recursion through calls is not use before declaration; a real one still is
   const real = 'function f() { return later; }\nvar x = f();\nvar later = 1;';
   assert.deepEqual(constructs(real), ['use before declaration@2']);
 });
+
+test('a name `of` is rejected (a keyword to Espruino); `x.of` and `{of: 1}` are not', () => {
+  assert.deepEqual(constructs('var of = 1;\nfunction f(of) { return of; }'), ['of@1', 'of@2', 'of@2']);
+  assert.deepEqual(constructs('var o = { of: 1 };\nvar p = o.of;'), []);
+});

@@ -190,11 +190,13 @@ export class Agent {
     if (!host || typeof host !== 'object') throw err('E_TYPE', '"host" expected an object', TypeError);
     if (!config || typeof config !== 'object') throw err('E_TYPE', '"config" expected an object', TypeError);
     this.host = host;
-    const c = config;
-    cfgInt('batchMaxReadings', c.batchMaxReadings, AGENT_DEFAULTS.batchMaxReadings, 1, 1024);
-    cfgInt('batchMaxAgeMs', c.batchMaxAgeMs, AGENT_DEFAULTS.batchMaxAgeMs, 1, 86400000);
-    cfgInt('maxPendingReadings', c.maxPendingReadings, AGENT_DEFAULTS.maxPendingReadings, 1, 65536);
-    cfgInt('publishWindow', c.publishWindow, AGENT_DEFAULTS.publishWindow, 1, 64);
+    // A copy with the defaults filled in: the agent reads only checked values, and operator
+    // commands change this copy, never the caller's object.
+    const c = Object.assign({}, config) as AgentConfig;
+    c.batchMaxReadings = cfgInt('batchMaxReadings', c.batchMaxReadings, AGENT_DEFAULTS.batchMaxReadings, 1, 1024);
+    c.batchMaxAgeMs = cfgInt('batchMaxAgeMs', c.batchMaxAgeMs, AGENT_DEFAULTS.batchMaxAgeMs, 1, 86400000);
+    c.maxPendingReadings = cfgInt('maxPendingReadings', c.maxPendingReadings, AGENT_DEFAULTS.maxPendingReadings, 1, 65536);
+    c.publishWindow = cfgInt('publishWindow', c.publishWindow, AGENT_DEFAULTS.publishWindow, 1, 64);
     if (typeof c.prefix !== 'string' || !/^[A-Za-z0-9_\-\/]+$/.test(c.prefix) || c.prefix.charAt(c.prefix.length - 1) === '/')
       throw err('E_CONFIG', '"prefix" expected topic levels of A-Z a-z 0-9 _ - separated by /, got ' + JSON.stringify(c.prefix));
     if (!(c.operators instanceof Array)) throw err('E_CONFIG', '"operators" expected an array of 40-hex-digit addresses');
