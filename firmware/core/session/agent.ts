@@ -192,7 +192,8 @@ export class Agent {
     this.host = host;
     // A copy with the defaults filled in: the agent reads only checked values, and operator
     // commands change this copy, never the caller's object.
-    const c = Object.assign({}, config) as AgentConfig;
+    const c = {} as AgentConfig;
+    for (const k in config) if (config.hasOwnProperty(k)) (c as any)[k] = (config as any)[k];
     c.batchMaxReadings = cfgInt('batchMaxReadings', c.batchMaxReadings, AGENT_DEFAULTS.batchMaxReadings, 1, 1024);
     c.batchMaxAgeMs = cfgInt('batchMaxAgeMs', c.batchMaxAgeMs, AGENT_DEFAULTS.batchMaxAgeMs, 1, 86400000);
     c.maxPendingReadings = cfgInt('maxPendingReadings', c.maxPendingReadings, AGENT_DEFAULTS.maxPendingReadings, 1, 65536);
