@@ -21,7 +21,7 @@ import { seededEntropy } from './platform/host.js';
 import { startScenarioBroker } from './scenario/brokers.js';
 import { runScenarioFile, type ScenarioReport } from './scenario/runner.js';
 import { DEVICE_KINDS, type DeviceKind } from './sources/profiles.js';
-import type { AgentConfig } from '../firmware/core/session/agent.js';
+import { Agent, type AgentConfig } from '../firmware/core/session/agent.js';
 
 // ---------------------------------------------------------------------------------------------
 // Exclusive-time profiler: wraps methods; time inside a nested wrapped call counts for the inner
@@ -162,6 +162,13 @@ export interface FleetBenchOptions {
   /** Virtual ms the clock may run ahead of a request (virtual-time.ts); default 20 s. */
   ioSlackMs?: number;
   agent?: Partial<AgentConfig>;
+  /** Measure the shares (default true; the wrappers cost a little: turn off for raw throughput). */
+  profile?: boolean;
+  /**
+   * What-if for a proposed core change: the agent checks batch age every `ageCheckMs` (capped by
+   * batchMaxAgeMs) instead of every second. Patches Agent.prototype in this process only.
+   */
+  ageCheckMs?: number;
   progress?: (line: string) => void;
 }
 
@@ -198,6 +205,14 @@ export async function benchFleet(o: FleetBenchOptions): Promise<FleetBenchResult
   let peak = rss0;
   const rssTimer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 200);
   const prof = new Profiler();
+  const proto = Agent.prototype as unknown as { ageCheckMs(): number };
+  const ageCheck = proto.ageCheckMs;
+  if (o.ageCheckMs !== undefined) {
+    const every = o.ageCheckMs;
+    proto.ageCheckMs = function (this: { cfg: { batchMaxAgeMs: number } }) {
+      return Math.min(this.cfg.batchMaxAgeMs, every);
+    };
+  }
   const vt = new VirtualTime({ ioSlackMs: o.ioSlackMs ?? 20_000, ioGraceMs: 2000 });
   const interval = o.intervalMs ?? 15 * 60_000;
   const fleet: FleetConfig = {
@@ -214,7 +229,7 @@ export async function benchFleet(o: FleetBenchOptions): Promise<FleetBenchResult
       ...o.agent,
     },
   };
-  const observer = prof.observer();
+  const observer = o.profile === false ? undefined : prof.observer();
   const devices: SimDevice[] = [];
   try {
     for (let i = 0; i < o.devices; i++)
@@ -275,6 +290,7 @@ export async function benchFleet(o: FleetBenchOptions): Promise<FleetBenchResult
     };
   } finally {
     clearInterval(rssTimer);
+    proto.ageCheckMs = ageCheck;
     for (const d of devices) if (!d.poweredOff) d.powerCut();
     await b.close();
   }
@@ -308,7 +324,14 @@ async function main(argv: string[]): Promise<void> {
     out.push(await measureDeviceMemory(n));
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else if (what === 'fleet') {
-    const r = await benchFleet({ devices: opt('devices', 1000), hours: opt('hours', 6), broker: argv.includes('--mosquitto') ? 'mosquitto' : 'aedes', progress: log });
+    const r = await benchFleet({
+      devices: opt('devices', 1000),
+      hours: opt('hours', 6),
+      broker: argv.includes('--mosquitto') ? 'mosquitto' : 'aedes',
+      profile: !argv.includes('--no-profile'),
+      ageCheckMs: argv.includes('--age-check-ms') ? opt('age-check-ms', 1000) : undefined,
+      progress: log,
+    });
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   } else if (what === '10k') {
     // V8 sizes its heap from the machine's memory (about 4 GB here) and lets garbage grow

@@ -9,6 +9,7 @@
 //              saved is lost, as on a crash). No per-client queue limit (max_queued_messages 0),
 //              unlimited connections; the child inherits this process's open-file limit.
 // Mosquitto is optional: startScenarioBroker returns { skip } when the binary is missing.
+// MOSQUITTO_BIN in the environment names the binary (empty: behave as if it were missing).
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -123,7 +124,8 @@ async function startAedesBroker(persistent: boolean): Promise<ScenarioBroker> {
 }
 
 async function startMosquittoBroker(persistent: boolean): Promise<ScenarioBroker | { skip: string }> {
-  const bin = findBinary('mosquitto');
+  const env = process.env.MOSQUITTO_BIN;
+  const bin = env !== undefined ? env || undefined : findBinary('mosquitto');
   if (!bin) return { skip: MOSQUITTO_MISSING };
   const dir = mkdtempSync(join(tmpdir(), 'scenario-mosquitto-'));
   const port = await freePort();

@@ -171,7 +171,13 @@ function skippedReport(sc: Scenario, why: string, o: RunOptions): ScenarioReport
 export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<ScenarioReport> {
   const real0 = performance.now();
   const progress = o.progress ?? (() => undefined);
-  const broker0 = await startScenarioBroker(sc.broker.kind, { persistence: sc.broker.persistence });
+  let broker0 = await startScenarioBroker(sc.broker.kind, { persistence: sc.broker.persistence });
+  let fellBack: string | undefined;
+  if ('skip' in broker0 && sc.broker.fallback) {
+    fellBack = broker0.skip + '; running on ' + sc.broker.fallback + ' instead';
+    progress(sc.name + ': ' + fellBack);
+    broker0 = await startScenarioBroker(sc.broker.fallback, { persistence: sc.broker.persistence });
+  }
   if ('skip' in broker0) {
     progress('SKIP ' + sc.name + ': ' + broker0.skip);
     return skippedReport(sc, broker0.skip, o);
@@ -200,7 +206,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = {}): Promise<Sce
   async function run(): Promise<ScenarioReport> {
     const [lo, hi] = o.shard ? shardRange(sc.devices, o.shard.i, o.shard.n) : [0, sc.devices];
     const inShard = (i: number) => i >= lo && i < hi;
-    const timeline: string[] = [];
+    const timeline: string[] = fellBack ? ['+0s ' + fellBack] : [];
 
     // ---- links: device -> link (random selectors drawn once, seeded) ----
     const linkOf = new Map<number, string>();

@@ -110,6 +110,7 @@ export const SCENARIO_SCHEMA: Field = {
       fields: {
         kind: { t: 'string', enum: ['aedes', 'mosquitto'], def: 'aedes' },
         persistence: { t: 'bool', def: true, doc: 'sessions and queued messages survive a restart' },
+        fallback: { t: 'string', enum: ['aedes'], doc: 'when Mosquitto is missing, run on aedes instead of skipping' },
       },
     },
     profiles: { t: 'map', of: { t: 'object', fields: PROFILE_FIELDS }, key: /^[A-Za-z0-9_-]+$/, keyRule: 'letters, digits, _ or -' },
@@ -190,7 +191,7 @@ export interface Scenario {
   ioGraceMs?: number;
   ioSlackMs: number;
   prefix: string;
-  broker: { kind: 'aedes' | 'mosquitto'; persistence: boolean };
+  broker: { kind: 'aedes' | 'mosquitto'; persistence: boolean; fallback?: 'aedes' };
   profiles: Record<string, Profile>;
   fleet: Group[];
   /** Total devices (all groups). */

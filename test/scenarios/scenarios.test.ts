@@ -69,6 +69,26 @@ test('shards add up to the whole fleet: same devices, same readings, same batche
   assert.equal(parts[0].batches.sealed + parts[1].batches.sealed, whole.batches.sealed);
 });
 
+test('Mosquitto missing: a scenario that asks for it is skipped with the reason, or runs on aedes with a fallback', async () => {
+  const saved = process.env.MOSQUITTO_BIN;
+  process.env.MOSQUITTO_BIN = '';
+  try {
+    const sc = { ...SMALL, duration: '30m', faults: [], expect: {}, broker: { kind: 'mosquitto' } };
+    const skipped = await runScenario(validateScenario(sc));
+    assert.equal(skipped.ok, true);
+    assert.match(skipped.skipped ?? '', /^mosquitto not found/);
+    assert.equal(formatReport(skipped).split('\n')[0], 'SKIP small: ' + skipped.skipped);
+    const fell = await runScenario(validateScenario({ ...sc, broker: { kind: 'mosquitto', fallback: 'aedes' } }));
+    assert.equal(fell.skipped, undefined);
+    assert.ok(fell.ok, formatReport(fell));
+    assert.equal(fell.broker.kind, 'aedes');
+    assert.match(fell.timeline[0], /mosquitto not found.*running on aedes instead/);
+  } finally {
+    if (saved === undefined) delete process.env.MOSQUITTO_BIN;
+    else process.env.MOSQUITTO_BIN = saved;
+  }
+});
+
 test('a failed expectation fails the run and says which, with the numbers', async () => {
   const r = await runScenario(validateScenario({ ...SMALL, faults: [], expect: { minBatchesVerified: 1_000_000, minRejected: { 'bad-signature': 1 } } }));
   assert.equal(r.ok, false);
