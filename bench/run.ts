@@ -15,8 +15,9 @@ import { sizeSection } from './size.js';
 import { espruinoSection } from './espruino.js';
 import { e2eSection } from './e2e.js';
 import { verifierSection } from './verifier.js';
+import { sourcesSection } from './sources.js';
 
-export const SECTIONS: Section[] = [cryptoSection, cborSection, sizeSection, espruinoSection, e2eSection, verifierSection];
+export const SECTIONS: Section[] = [cryptoSection, cborSection, sizeSection, espruinoSection, e2eSection, verifierSection, sourcesSection];
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_OUT = join(HERE, 'out', 'latest.json');
