@@ -16,8 +16,9 @@ import { espruinoSection } from './espruino.js';
 import { e2eSection } from './e2e.js';
 import { verifierSection } from './verifier.js';
 import { sourcesSection } from './sources.js';
+import { fleetSection } from './fleet.js';
 
-export const SECTIONS: Section[] = [cryptoSection, cborSection, sizeSection, espruinoSection, e2eSection, verifierSection, sourcesSection];
+export const SECTIONS: Section[] = [cryptoSection, cborSection, sizeSection, espruinoSection, e2eSection, verifierSection, sourcesSection, fleetSection];
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_OUT = join(HERE, 'out', 'latest.json');
