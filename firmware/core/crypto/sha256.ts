@@ -16,6 +16,7 @@
 // instead of producing bad signatures.
 
 import { abytes, err, describe } from '../util/errors.js';
+import { toHex } from '../util/bytes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants (FIPS 180-4)
@@ -135,13 +136,6 @@ export function sha256(data: Uint8Array): Uint8Array {
   return slot ? slot(data) : sha256Portable(data);
 }
 
-function hexOf(b: Uint8Array): string {
-  const HEX = '0123456789abcdef';
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += HEX[b[i] >> 4] + HEX[b[i] & 15];
-  return s;
-}
-
 function asciiBytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
@@ -194,7 +188,7 @@ export function installSha256(fn?: Sha256Fn): void {
     }
     if (!(got instanceof Uint8Array) || got.length !== SHA256_OUTPUT_LEN)
       throw err('E_SHA256_SLOT', 'installSha256: slot expected to return Uint8Array(32) for ' + c.name + ', got ' + describe(got));
-    const hex = hexOf(got);
+    const hex = toHex(got);
     if (hex !== c.hex)
       throw err('E_SHA256_SLOT', 'installSha256: slot failed known answer ' + c.name + ': expected ' + c.hex + ', got ' + hex);
   }
