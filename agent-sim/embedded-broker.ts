@@ -10,18 +10,22 @@ export interface EmbeddedBroker {
   broker: Aedes;
   /** Stop the broker and drop every client connection. */
   close(): Promise<void>;
-  /** Close, then start a fresh broker (no retained state) on the same port. */
+  /** Close, then start a fresh broker on the same port (state kept only with `persistence`). */
   restart(opts?: { downMs?: number }): Promise<void>;
 }
 
-/** `setup` runs on every broker instance (also after restart), e.g. to attach hooks. */
-export async function startEmbeddedBroker(opts: { port?: number; setup?: (b: Aedes) => void } = {}): Promise<EmbeddedBroker> {
+/**
+ * `setup` runs on every broker instance (also after restart), e.g. to attach hooks.
+ * `persistence` (an aedes persistence object) is reused by every instance, so sessions,
+ * subscriptions and QoS 1 queues survive restart() as a broker restarted over durable storage.
+ */
+export async function startEmbeddedBroker(opts: { port?: number; setup?: (b: Aedes) => void; persistence?: unknown } = {}): Promise<EmbeddedBroker> {
   let port = opts.port ?? 0;
   let server: net.Server | undefined;
   let sockets = new Set<net.Socket>();
 
   async function up(): Promise<Aedes> {
-    const broker = await Aedes.createBroker();
+    const broker = await Aedes.createBroker(opts.persistence ? { persistence: opts.persistence as never } : {});
     opts.setup?.(broker);
     const srv = net.createServer((s) => {
       sockets.add(s);

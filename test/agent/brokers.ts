@@ -3,13 +3,13 @@
 // every new broker instance reuses (a broker process restarted over durable storage), and
 // Mosquitto with persistence on, restarted with SIGTERM (it saves its database on the way down).
 // The non-durable brokers are test/harness/brokers.ts (startAedes, startMosquitto).
-import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { Aedes } from 'aedes';
+import type { Aedes } from 'aedes';
+import { startEmbeddedBroker } from '../../agent-sim/embedded-broker.js';
 import { findBinary, freePort, waitForPort } from '../harness/brokers.js';
 
 export interface RestartableBroker {
@@ -25,45 +25,14 @@ export interface RestartableBroker {
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => unknown;
 
 export async function startDurableAedes(): Promise<RestartableBroker & { broker: () => Aedes }> {
-  const persistence = memory();
-  let port = 0;
-  let broker: Aedes | undefined;
-  let server: net.Server | undefined;
-  let sockets = new Set<net.Socket>();
-  async function up(): Promise<void> {
-    const b = await Aedes.createBroker({ persistence });
-    const srv = net.createServer((s) => {
-      sockets.add(s);
-      s.once('close', () => sockets.delete(s));
-      b.handle(s);
-    });
-    await new Promise<void>((ok, fail) => srv.once('error', fail).listen(port, '127.0.0.1', ok));
-    port = (srv.address() as net.AddressInfo).port;
-    broker = b;
-    server = srv;
-  }
-  async function down(): Promise<void> {
-    const b = broker;
-    const srv = server;
-    broker = undefined;
-    server = undefined;
-    if (b) await new Promise<void>((ok) => b.close(() => ok()));
-    for (const s of sockets) s.destroy();
-    sockets = new Set();
-    if (srv) await new Promise<void>((ok) => srv.close(() => ok()));
-  }
-  await up();
+  const b = await startEmbeddedBroker({ persistence: memory() });
   return {
     kind: 'aedes (durable)',
-    port,
-    url: 'mqtt://127.0.0.1:' + port,
-    broker: () => broker as Aedes,
-    async restart(r = {}) {
-      await down();
-      await new Promise((ok) => setTimeout(ok, r.downMs ?? 0));
-      await up();
-    },
-    close: down,
+    port: b.port,
+    url: b.url,
+    broker: () => b.broker,
+    restart: (r) => b.restart(r),
+    close: () => b.close(),
   };
 }
 
